@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one command that runs every test: formatting, lints, unit, integration and backend tests.
+# Installs moto's server (S3 and Glacier peer) into a virtual environment beside the build and
+# starts it on a free loopback port; backend tests fail (never skip) when it is missing here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/glaciersync/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+venv="$CARGO_TARGET_DIR/moto-venv"
+if ! "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
+  echo "== installing moto's server into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6'
+fi
+
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$CARGO_TARGET_DIR/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+export GLACIERSYNC_TEST_MOTO="http://127.0.0.1:$port"
+export GLACIERSYNC_TEST_PYTHON="$venv/bin/python"
+export GLACIERSYNC_TEST_DISALLOW_SKIP=1
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test.log"

@@ -1,0 +1,197 @@
+//! What the S3 and Glacier backends share: an async runtime, SDK configuration from settings
+//! or the standard AWS chain, and the mapping of SDK errors to [`BackendErrorKind`]s.
+
+use crate::error::{BackendErrorKind, Error, Result};
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// Connection settings common to AWS services. Secrets are never printed: `Debug` redacts.
+#[derive(Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    /// Profile in `~/.aws/credentials` and `~/.aws/config`.
+    pub profile: Option<String>,
+}
+
+impl std::fmt::Debug for AwsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsOptions")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("access_key", &self.access_key.as_ref().map(|_| "** redacted **"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "** redacted **"))
+            .field("profile", &self.profile)
+            .finish()
+    }
+}
+
+/// A tokio runtime plus the loaded SDK configuration.
+pub struct AwsContext {
+    pub runtime: tokio::runtime::Runtime,
+    pub config: aws_config::SdkConfig,
+}
+
+/// Builds the runtime and loads configuration: settings keys first, then the standard chain
+/// (environment, shared files with `profile`, SSO, process, instance roles). Service-specific
+/// endpoint variables (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_GLACIER`) are honoured by the SDK.
+pub fn load(opts: &AwsOptions, worker_threads: usize) -> Result<AwsContext> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads.clamp(1, 16))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &opts.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &opts.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let (Some(ak), Some(sk)) = (&opts.access_key, &opts.secret_key) {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ak.clone(),
+            sk.clone(),
+            None,
+            None,
+            "glaciersync settings",
+        ));
+    }
+    let mut config = runtime.block_on(loader.load());
+    if config.region().is_none() {
+        config = config
+            .into_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+    }
+    Ok(AwsContext { runtime, config })
+}
+
+/// Classifies an SDK error. `what` names the operation and object (no secrets).
+pub fn map_sdk_error<E, R>(backend: &str, what: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (kind, detail) = match &err {
+        SdkError::TimeoutError(_) => (BackendErrorKind::Transient, "timed out".to_string()),
+        SdkError::DispatchFailure(d) => (
+            if d.is_user() {
+                BackendErrorKind::Permanent
+            } else {
+                BackendErrorKind::Transient
+            },
+            format!("connection failed: {}", source_chain(&err)),
+        ),
+        SdkError::ResponseError(_) => (
+            BackendErrorKind::Transient,
+            format!("bad response: {}", source_chain(&err)),
+        ),
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("");
+            let status = status_of(se.raw());
+            let kind = classify(code, status);
+            let msg = e.message().unwrap_or("");
+            (
+                kind,
+                format!(
+                    "{}{}{}",
+                    if code.is_empty() { "error" } else { code },
+                    status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+                    if msg.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {msg}")
+                    }
+                ),
+            )
+        }
+        _ => (BackendErrorKind::Permanent, source_chain(&err)),
+    };
+    Error::backend(backend, kind, format!("{what}: {detail}"))
+}
+
+fn status_of<R: std::fmt::Debug>(raw: &R) -> Option<u16> {
+    // The raw response type differs per call site; its Debug output carries the status.
+    let text = format!("{raw:?}");
+    let idx = text.find("StatusCode(")?;
+    text[idx + 11..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+/// Maps an AWS error code and HTTP status to a kind.
+pub fn classify(code: &str, status: Option<u16>) -> BackendErrorKind {
+    match code {
+        "SlowDown" | "Throttling" | "ThrottlingException" | "RequestTimeout"
+        | "RequestTimeoutException" | "InternalError" | "ServiceUnavailable"
+        | "ServiceUnavailableException" | "RequestLimitExceeded"
+        | "LimitExceededException" => return BackendErrorKind::Transient,
+        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "AccessDenied"
+        | "AccessDeniedException" | "UnrecognizedClientException" | "InvalidClientTokenId"
+        | "MissingAuthenticationTokenException" => return BackendErrorKind::Auth,
+        "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" | "NotFound"
+        | "ResourceNotFoundException" => return BackendErrorKind::NotFound,
+        "InvalidObjectState" => return BackendErrorKind::NotWarm,
+        "PreconditionFailed" => return BackendErrorKind::AlreadyExists,
+        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => {
+            return BackendErrorKind::Corrupt;
+        }
+        _ => {}
+    }
+    match status {
+        Some(429) | Some(500..=599) => BackendErrorKind::Transient,
+        Some(401) | Some(403) => BackendErrorKind::Auth,
+        Some(404) => BackendErrorKind::NotFound,
+        Some(412) => BackendErrorKind::AlreadyExists,
+        _ => BackendErrorKind::Permanent,
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !parts.contains(&s) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let o = AwsOptions {
+            access_key: Some("AKIAEXAMPLEKEY".into()),
+            secret_key: Some("TopSecretValue".into()),
+            ..Default::default()
+        };
+        let s = format!("{o:?}");
+        assert!(!s.contains("AKIAEXAMPLEKEY") && !s.contains("TopSecretValue"), "{s}");
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify("SlowDown", Some(503)), BackendErrorKind::Transient);
+        assert_eq!(classify("", Some(502)), BackendErrorKind::Transient);
+        assert_eq!(classify("InvalidAccessKeyId", Some(403)), BackendErrorKind::Auth);
+        assert_eq!(classify("NoSuchBucket", Some(404)), BackendErrorKind::NotFound);
+        assert_eq!(classify("InvalidObjectState", Some(403)), BackendErrorKind::NotWarm);
+        assert_eq!(classify("", Some(400)), BackendErrorKind::Permanent);
+    }
+}

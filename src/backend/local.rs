@@ -1,0 +1,258 @@
+//! The local directory backend: objects are files under a root directory, keyed as
+//! [`object_key`] says. Writes are atomic (temp file, fsync, rename, fsync of the directory).
+
+use super::{
+    Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState, object_key,
+    parse_object_key,
+};
+use crate::error::{BackendErrorKind, Error, Result};
+use crate::hash::TreeHasher;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Objects as files under `root`.
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl LocalBackend {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalBackend { root: root.into() }
+    }
+
+    fn err(&self, kind: BackendErrorKind, msg: impl Into<String>) -> Error {
+        Error::backend("local", kind, msg)
+    }
+
+    fn io_err(&self, what: &str, path: &Path, e: io::Error) -> Error {
+        let kind = match e.kind() {
+            io::ErrorKind::NotFound => BackendErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => BackendErrorKind::Auth,
+            _ => BackendErrorKind::Permanent,
+        };
+        self.err(kind, format!("{what} {}: {e}", path.display()))
+    }
+
+    /// Maps an id to a path under the root, refusing anything that could leave it.
+    fn path_of(&self, id: &str) -> Result<PathBuf> {
+        let rel = Path::new(id);
+        let safe = !id.is_empty()
+            && rel
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(self.err(
+                BackendErrorKind::Permanent,
+                format!("refusing object id {id:?}: not a plain relative key"),
+            ));
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn copy_verified(&self, meta: &PutMeta, source: &Path, tmp: &Path) -> Result<()> {
+        let mut src = File::open(source).map_err(|e| Error::io(source, e))?;
+        let mut dst = File::create(tmp).map_err(|e| self.io_err("creating", tmp, e))?;
+        let mut hasher = TreeHasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(source, e)),
+            };
+            hasher.update(&buf[..n]);
+            dst.write_all(&buf[..n])
+                .map_err(|e| self.io_err("writing", tmp, e))?;
+        }
+        let size = hasher.len();
+        let hash = hasher.finish();
+        if size != meta.size || hash != meta.tree_hash {
+            return Err(self.err(
+                BackendErrorKind::Corrupt,
+                format!(
+                    "{} changed while it was stored (expected {} bytes, tree hash {}; read {} bytes, {})",
+                    source.display(),
+                    meta.size,
+                    meta.tree_hash,
+                    size,
+                    hash
+                ),
+            ));
+        }
+        dst.sync_all().map_err(|e| self.io_err("syncing", tmp, e))
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn describe(&self) -> String {
+        format!("local directory {}", self.root.display())
+    }
+
+    fn needs_warm_up(&self, _kind: ObjectKind) -> bool {
+        false
+    }
+
+    fn prepare(&self) -> Result<()> {
+        for sub in ["", "data", "bundles", "catalog", "tmp"] {
+            let dir = self.root.join(sub);
+            fs::create_dir_all(&dir).map_err(|e| self.io_err("creating", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        let key = object_key(meta);
+        let dest = self.path_of(&key)?;
+        if let Ok(existing) = fs::metadata(&dest)
+            && existing.len() == meta.size
+        {
+            return Ok(key);
+        }
+        let dir = dest.parent().expect("keys have a directory");
+        fs::create_dir_all(dir).map_err(|e| self.io_err("creating", dir, e))?;
+        let tmp_dir = self.root.join("tmp");
+        fs::create_dir_all(&tmp_dir).map_err(|e| self.io_err("creating", &tmp_dir, e))?;
+        let tmp = tmp_dir.join(format!(
+            "{}.{}.{}",
+            meta.tree_hash,
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = self.copy_verified(meta, source, &tmp).and_then(|()| {
+            fs::rename(&tmp, &dest).map_err(|e| self.io_err("renaming into", &dest, e))?;
+            sync_dir(dir).map_err(|e| self.io_err("syncing", dir, e))
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map(|()| key)
+    }
+
+    fn get(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        _ticket: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
+        let path = self.path_of(id)?;
+        let mut file = File::open(&path).map_err(|e| self.io_err("opening", &path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| self.io_err("reading", &path, e))?
+            .len();
+        let range = range.unwrap_or(ByteRange { start: 0, end: size });
+        if range.end > size || range.start > range.end {
+            return Err(self.err(
+                BackendErrorKind::Permanent,
+                format!(
+                    "range {}..{} is outside {id} ({size} bytes)",
+                    range.start, range.end
+                ),
+            ));
+        }
+        file.seek(SeekFrom::Start(range.start))
+            .map_err(|e| self.io_err("seeking", &path, e))?;
+        let copied = io::copy(&mut file.take(range.len()), out)
+            .map_err(|e| self.io_err("reading", &path, e))?;
+        if copied != range.len() {
+            return Err(self.err(
+                BackendErrorKind::Corrupt,
+                format!("{id}: short read ({copied} of {} bytes)", range.len()),
+            ));
+        }
+        Ok(copied)
+    }
+
+    fn warm_up(
+        &self,
+        id: &str,
+        _range: Option<ByteRange>,
+        _tier: Tier,
+        _ticket: Option<&str>,
+    ) -> Result<WarmState> {
+        let path = self.path_of(id)?;
+        fs::metadata(&path).map_err(|e| self.io_err("reading", &path, e))?;
+        Ok(WarmState::Ready { ticket: None })
+    }
+
+    fn list(&self, _ticket: Option<&str>) -> Result<ListOutcome> {
+        let mut out = Vec::new();
+        for top in ["data", "bundles", "catalog"] {
+            let dir = self.root.join(top);
+            if !dir.exists() {
+                continue;
+            }
+            let mut stack = vec![dir];
+            while let Some(dir) = stack.pop() {
+                let entries = fs::read_dir(&dir).map_err(|e| self.io_err("listing", &dir, e))?;
+                for entry in entries {
+                    let entry = entry.map_err(|e| self.io_err("listing", &dir, e))?;
+                    let path = entry.path();
+                    let meta = entry
+                        .metadata()
+                        .map_err(|e| self.io_err("reading", &path, e))?;
+                    if meta.is_dir() {
+                        stack.push(path);
+                        continue;
+                    }
+                    let Ok(rel) = path.strip_prefix(&self.root) else {
+                        continue;
+                    };
+                    let id = rel.to_string_lossy().replace('\\', "/");
+                    let parsed = parse_object_key(&id);
+                    out.push(ObjectInfo {
+                        size: meta.len(),
+                        kind: parsed.map(|p| p.0),
+                        tree_hash: parsed.map(|p| p.1),
+                        created: parsed.and_then(|p| p.2),
+                        id,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(ListOutcome::Ready(out))
+    }
+
+    fn delete(&self, id: &str) -> Result<()> {
+        let path = self.path_of(id)?;
+        fs::remove_file(&path).map_err(|e| self.io_err("deleting", &path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_backend_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().join("store"));
+        crate::backend::testsuite::run_all(&backend, &Default::default());
+    }
+
+    #[test]
+    fn ids_that_leave_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path());
+        for id in ["../x", "/etc/passwd", "", "data/../../x"] {
+            let mut sink = Vec::new();
+            assert!(backend.get(id, None, None, &mut sink).is_err(), "{id}");
+            assert!(backend.delete(id).is_err(), "{id}");
+        }
+    }
+}

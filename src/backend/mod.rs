@@ -1,0 +1,274 @@
+//! Storage backends: one trait, several implementations, one conformance suite.
+//!
+//! A backend stores opaque objects (one large file, one tar bundle, or one catalog copy) and
+//! hands back an id for each: the key for key-addressed stores (local directory, S3), the
+//! service-assigned archive id for Glacier vaults. The catalog records ids; backends know
+//! nothing of the catalog, and the catalog nothing of backends: only the commands join them.
+//!
+//! Cold storage is modelled as a warm-up: [`Backend::warm_up`] requests (or checks on) a
+//! retrieval and returns an opaque ticket the caller keeps until the object is readable.
+
+pub mod aws;
+pub mod local;
+pub mod retry;
+pub mod testsuite;
+
+use crate::error::Result;
+use crate::hash::Hash32;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// What an object holds. Decides its storage class, key and description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// One large file's bytes as they are.
+    File,
+    /// A plain tar of small files.
+    Bundle,
+    /// A consistent copy of a profile's catalog (SQLite database).
+    Catalog,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::File => "file",
+            ObjectKind::Bundle => "bundle",
+            ObjectKind::Catalog => "catalog",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ObjectKind> {
+        match s {
+            "file" => Some(ObjectKind::File),
+            "bundle" => Some(ObjectKind::Bundle),
+            "catalog" => Some(ObjectKind::Catalog),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a backend needs to know about an object it is asked to store.
+#[derive(Debug, Clone)]
+pub struct PutMeta {
+    pub kind: ObjectKind,
+    /// Tree hash of the object's bytes. The backend must verify the bytes it sends against it
+    /// and fail with [`BackendErrorKind::Corrupt`](crate::error::BackendErrorKind::Corrupt)
+    /// (storing nothing) when they differ, e.g. because the source file changed meanwhile.
+    pub tree_hash: Hash32,
+    /// Size of the object in bytes.
+    pub size: u64,
+    /// Profile name, for descriptions.
+    pub profile: String,
+    /// Creation time, seconds since the Unix epoch (UTC).
+    pub created: i64,
+}
+
+/// One object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub id: String,
+    pub size: u64,
+    /// Known from the key or description, when the object was written by glaciersync.
+    pub kind: Option<ObjectKind>,
+    pub tree_hash: Option<Hash32>,
+    /// Seconds since the Unix epoch.
+    pub created: Option<i64>,
+}
+
+/// A half-open byte range `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl ByteRange {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// Retrieval speed (and price) for cold storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Bulk,
+    Standard,
+    Expedited,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Bulk => "bulk",
+            Tier::Standard => "standard",
+            Tier::Expedited => "expedited",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tier> {
+        match s.to_ascii_lowercase().as_str() {
+            "bulk" => Some(Tier::Bulk),
+            "standard" => Some(Tier::Standard),
+            "expedited" => Some(Tier::Expedited),
+            _ => None,
+        }
+    }
+}
+
+/// Where a warm-up stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarmState {
+    /// Readable now. Pass `ticket` to [`Backend::get`].
+    Ready { ticket: Option<String> },
+    /// Requested, not yet readable. Keep `ticket` and call [`Backend::warm_up`] again later.
+    Pending {
+        ticket: String,
+        /// Expected remaining wait, when the backend can tell.
+        eta: Option<Duration>,
+    },
+}
+
+/// A listing, or the promise of one (Glacier inventories take hours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListOutcome {
+    Ready(Vec<ObjectInfo>),
+    Pending {
+        ticket: String,
+        eta: Option<Duration>,
+    },
+}
+
+/// A place to store objects.
+///
+/// Implementations are blocking and thread-safe; callers run several calls at once for
+/// parallelism. Every method returns [`crate::error::Error::Backend`] with a kind that says
+/// whether a retry can help.
+pub trait Backend: Send + Sync {
+    /// Short name: `local`, `s3`, `glacier`.
+    fn name(&self) -> &'static str;
+
+    /// Human description of where data goes (no secrets), e.g. `s3://bucket/prefix/`.
+    fn describe(&self) -> String;
+
+    /// Whether objects of `kind` must be warmed up before [`get`](Self::get).
+    fn needs_warm_up(&self, kind: ObjectKind) -> bool;
+
+    /// Makes the backend ready for writing: creates the directory or vault when missing,
+    /// checks that the bucket exists and is reachable.
+    fn prepare(&self) -> Result<()>;
+
+    /// Stores the file at `source` (exactly `meta.size` bytes) and returns its id. Storing the
+    /// same content twice must not fail: a key-addressed backend returns the existing object.
+    fn put(&self, meta: &PutMeta, source: &Path) -> Result<String>;
+
+    /// Writes the object's bytes (or `range` of them) to `out`; returns the bytes written.
+    /// `ticket` is the one the last [`warm_up`](Self::warm_up) returned with `Ready`.
+    fn get(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        ticket: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<u64>;
+
+    /// Requests (ticket `None`) or checks on (ticket from an earlier call) a retrieval of
+    /// `range` (or all) of object `id`. Never requests twice for a live ticket. A backend
+    /// without cold storage answers `Ready { ticket: None }` at once.
+    fn warm_up(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        tier: Tier,
+        ticket: Option<&str>,
+    ) -> Result<WarmState>;
+
+    /// The range a warm-up of `want` actually retrieves (Glacier aligns to megabytes).
+    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
+        let _ = object_size;
+        want
+    }
+
+    /// Lists every object (ticket: as for warm-ups, for backends whose listing is a job).
+    fn list(&self, ticket: Option<&str>) -> Result<ListOutcome>;
+
+    /// Deletes an object. Deleting a missing object is an error of kind `NotFound`.
+    fn delete(&self, id: &str) -> Result<()>;
+
+    /// Called after a successful sync: abort incomplete uploads left by crashed runs.
+    fn cleanup(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The key of an object in a key-addressed backend (local directory, S3), relative to the
+/// backend's root or prefix. Content-addressed, so a retried or repeated upload of the same
+/// bytes lands on the same key.
+///
+/// - `data/<first two hex>/<tree hash>` for a large file,
+/// - `bundles/<tree hash>.tar` for a bundle,
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy.
+pub fn object_key(meta: &PutMeta) -> String {
+    let h = meta.tree_hash.to_hex();
+    match meta.kind {
+        ObjectKind::File => format!("data/{}/{}", &h[..2], h),
+        ObjectKind::Bundle => format!("bundles/{h}.tar"),
+        ObjectKind::Catalog => {
+            let t = chrono::DateTime::from_timestamp(meta.created, 0).unwrap_or_default();
+            format!("catalog/{}-{}.sqlite3", t.format("%Y%m%dT%H%M%SZ"), h)
+        }
+    }
+}
+
+/// Parses a key made by [`object_key`] back into kind, tree hash and (catalogs) time.
+pub fn parse_object_key(key: &str) -> Option<(ObjectKind, Hash32, Option<i64>)> {
+    if let Some(rest) = key.strip_prefix("data/") {
+        let (_, h) = rest.split_once('/')?;
+        return Some((ObjectKind::File, Hash32::from_hex(h)?, None));
+    }
+    if let Some(rest) = key.strip_prefix("bundles/") {
+        let h = rest.strip_suffix(".tar")?;
+        return Some((ObjectKind::Bundle, Hash32::from_hex(h)?, None));
+    }
+    let rest = key.strip_prefix("catalog/")?.strip_suffix(".sqlite3")?;
+    let (t, h) = rest.split_once('-')?;
+    let time = chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok()?;
+    Some((
+        ObjectKind::Catalog,
+        Hash32::from_hex(h)?,
+        Some(time.and_utc().timestamp()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::tree_hash;
+
+    #[test]
+    fn keys_round_trip() {
+        for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
+            let meta = PutMeta {
+                kind,
+                tree_hash: tree_hash(b"x"),
+                size: 1,
+                profile: "p".into(),
+                created: 1_764_000_000,
+            };
+            let key = object_key(&meta);
+            let (k, h, t) = parse_object_key(&key).unwrap();
+            assert_eq!(k, kind);
+            assert_eq!(h, meta.tree_hash);
+            assert_eq!(t.is_some(), kind == ObjectKind::Catalog);
+            if let Some(t) = t {
+                assert_eq!(t, meta.created);
+            }
+        }
+        assert_eq!(parse_object_key("other/thing"), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! Content hashing: the SHA-256 tree hash of Amazon Glacier (1 MiB leaves, combined pairwise).
+//!
+//! The tree hash is glaciersync's content identity. For content up to 1 MiB it equals the plain
+//! SHA-256 of the bytes; above that it is the root of a binary tree of SHA-256 hashes of 1 MiB
+//! chunks. Glacier reports it back for every archive, and a multipart upload whose parts are
+//! power-of-two MiB long has a tree hash computed from the parts' tree hashes, so one streaming
+//! pass gives the identity, the parts' checksums and the archive's checksum.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::{self, Read};
+
+/// Leaf size of the tree hash.
+pub const MIB: u64 = 1024 * 1024;
+
+/// A 32-byte SHA-256 (or tree hash) value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hash32(pub [u8; 32]);
+
+impl Hash32 {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Hash32> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Hash32(out))
+    }
+}
+
+impl fmt::Debug for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_hex())
+    }
+}
+
+/// Plain SHA-256 of a byte slice.
+pub fn sha256(data: &[u8]) -> Hash32 {
+    Hash32(Sha256::digest(data).into())
+}
+
+fn combine(a: &Hash32, b: &Hash32) -> Hash32 {
+    let mut h = Sha256::new();
+    h.update(a.0);
+    h.update(b.0);
+    Hash32(h.finalize().into())
+}
+
+/// Combines tree hashes of consecutive, MiB-power-of-two aligned pieces into the tree hash of
+/// the whole, pairing left to right level by level as Glacier does.
+pub fn combine_tree_hashes(hashes: &[Hash32]) -> Hash32 {
+    if hashes.is_empty() {
+        return sha256(&[]);
+    }
+    let mut level: Vec<Hash32> = hashes.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => combine(a, b),
+                [a] => *a,
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+    }
+    level[0]
+}
+
+/// Streaming tree hash. Memory is O(log n): completed subtrees are merged as they fill up.
+#[derive(Clone)]
+pub struct TreeHasher {
+    leaf: Sha256,
+    leaf_len: u64,
+    /// Perfect subtrees, (height, hash), heights strictly decreasing from bottom to top.
+    stack: Vec<(u32, Hash32)>,
+    total: u64,
+}
+
+impl Default for TreeHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeHasher {
+    pub fn new() -> Self {
+        TreeHasher {
+            leaf: Sha256::new(),
+            leaf_len: 0,
+            stack: Vec::new(),
+            total: 0,
+        }
+    }
+
+    /// Bytes hashed so far.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether nothing was hashed yet.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        while !data.is_empty() {
+            let room = (MIB - self.leaf_len) as usize;
+            let take = room.min(data.len());
+            self.leaf.update(&data[..take]);
+            self.leaf_len += take as u64;
+            data = &data[take..];
+            if self.leaf_len == MIB {
+                self.push_leaf();
+            }
+        }
+    }
+
+    fn push_leaf(&mut self) {
+        let leaf = std::mem::take(&mut self.leaf);
+        let mut node = (0u32, Hash32(leaf.finalize().into()));
+        self.leaf_len = 0;
+        while let Some(&(h, top)) = self.stack.last() {
+            if h != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (h + 1, combine(&top, &node.1));
+        }
+        self.stack.push(node);
+    }
+
+    /// The tree hash of everything given to [`update`](Self::update).
+    pub fn finish(mut self) -> Hash32 {
+        if self.leaf_len > 0 || self.stack.is_empty() {
+            self.push_leaf();
+        }
+        let mut iter = self.stack.into_iter().rev();
+        let mut acc = iter.next().expect("at least one leaf").1;
+        for (_, left) in iter {
+            acc = combine(&left, &acc);
+        }
+        acc
+    }
+}
+
+/// Tree hash of everything `reader` yields, with its length.
+pub fn tree_hash_reader(mut reader: impl Read) -> io::Result<(Hash32, u64)> {
+    let mut hasher = TreeHasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    let len = hasher.len();
+    Ok((hasher.finish(), len))
+}
+
+/// Tree hash of a byte slice.
+pub fn tree_hash(data: &[u8]) -> Hash32 {
+    let mut h = TreeHasher::new();
+    h.update(data);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(data: &[u8]) -> Hash32 {
+        if data.is_empty() {
+            return sha256(data);
+        }
+        let leaves: Vec<Hash32> = data.chunks(MIB as usize).map(sha256).collect();
+        combine_tree_hashes(&leaves)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 1000) as u8).collect()
+    }
+
+    #[test]
+    fn small_content_equals_plain_sha256() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        assert_eq!(
+            tree_hash(b"abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            tree_hash(b"").to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let one_mib = pattern(MIB as usize);
+        assert_eq!(tree_hash(&one_mib), sha256(&one_mib));
+    }
+
+    #[test]
+    fn streaming_matches_level_by_level_for_many_sizes() {
+        let m = MIB as usize;
+        for len in [m + 1, 2 * m, 3 * m - 5, 5 * m, 6 * m + 17, 7 * m, 9 * m] {
+            let data = pattern(len);
+            let mut h = TreeHasher::new();
+            for chunk in data.chunks(333_333) {
+                h.update(chunk);
+            }
+            assert_eq!(h.finish(), naive(&data), "len {len}");
+        }
+    }
+
+    #[test]
+    fn two_leaves_is_hash_of_concatenated_leaf_hashes() {
+        let data = pattern(2 * MIB as usize);
+        let a = sha256(&data[..MIB as usize]);
+        let b = sha256(&data[MIB as usize..]);
+        let mut cat = Vec::new();
+        cat.extend_from_slice(&a.0);
+        cat.extend_from_slice(&b.0);
+        assert_eq!(tree_hash(&data), sha256(&cat));
+        assert_ne!(tree_hash(&data), sha256(&data));
+    }
+
+    #[test]
+    fn parts_combine_to_whole() {
+        let m = MIB as usize;
+        let data = pattern(11 * m + 12345);
+        for part in [m, 2 * m, 4 * m, 8 * m] {
+            let parts: Vec<Hash32> = data.chunks(part).map(tree_hash).collect();
+            assert_eq!(combine_tree_hashes(&parts), tree_hash(&data), "part {part}");
+        }
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let h = tree_hash(b"x");
+        assert_eq!(Hash32::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(Hash32::from_hex("zz"), None);
+    }
+}
