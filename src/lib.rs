@@ -4,6 +4,7 @@
 //! each other; the commands combine them.
 
 pub mod backend;
+pub mod catalog;
 pub mod error;
 pub mod hash;
 pub mod log;

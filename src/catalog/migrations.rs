@@ -1,0 +1,67 @@
+//! Numbered schema migrations, applied in order when a catalog is opened. `PRAGMA user_version`
+//! holds how many have been applied. Never edit a released migration: add a new one.
+
+/// Migration `i` (0-based) takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema. See docs/catalog.md.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE snapshots (
+    id          INTEGER PRIMARY KEY,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'complete'))
+);
+
+CREATE TABLE archives (
+    id          INTEGER PRIMARY KEY,
+    remote_id   TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL CHECK (kind IN ('file', 'bundle', 'catalog')),
+    size        INTEGER NOT NULL,
+    tree_hash   TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    stored_at   INTEGER NOT NULL
+);
+
+CREATE TABLE contents (
+    hash        TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    archive_id  INTEGER NOT NULL REFERENCES archives (id),
+    offset      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX contents_archive ON contents (archive_id);
+
+CREATE TABLE versions (
+    id          INTEGER PRIMARY KEY,
+    tree        TEXT NOT NULL,
+    path        BLOB NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('file', 'symlink', 'dir')),
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    mode        INTEGER NOT NULL,
+    hash        TEXT REFERENCES contents (hash),
+    target      BLOB,
+    since       INTEGER NOT NULL REFERENCES snapshots (id),
+    until       INTEGER REFERENCES snapshots (id),
+    CHECK ((kind = 'file') = (hash IS NOT NULL)),
+    CHECK ((kind = 'symlink') = (target IS NOT NULL))
+);
+CREATE UNIQUE INDEX versions_current ON versions (tree, path) WHERE until IS NULL;
+CREATE INDEX versions_span ON versions (since, until);
+CREATE INDEX versions_hash ON versions (hash);
+
+CREATE TABLE retrievals (
+    archive_id   INTEGER NOT NULL REFERENCES archives (id),
+    range_start  INTEGER NOT NULL,
+    range_end    INTEGER NOT NULL,
+    tier         TEXT NOT NULL,
+    ticket       TEXT,
+    requested_at INTEGER NOT NULL,
+    PRIMARY KEY (archive_id, range_start, range_end)
+);
+"#,
+];
