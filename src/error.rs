@@ -99,3 +99,19 @@ impl Error {
         self.backend_kind() == Some(BackendErrorKind::Transient)
     }
 }
+
+/// A short, lowercase description of an I/O error without the "(os error N)" suffix.
+pub fn io_message(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "not found".into(),
+        PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}

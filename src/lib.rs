@@ -8,5 +8,6 @@ pub mod catalog;
 pub mod error;
 pub mod hash;
 pub mod log;
+pub mod scan;
 
 pub use error::{Error, Result};
