@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod error;
 pub mod hash;
 pub mod log;
+pub mod progress;
 pub mod scan;
+pub mod sync;
 
 pub use error::{Error, Result};

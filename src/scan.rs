@@ -42,7 +42,11 @@ pub enum ScanEvent {
         message: String,
     },
     /// A socket, FIFO or device: not backed up.
-    Skipped { tree: String, rel: Vec<u8>, why: &'static str },
+    Skipped {
+        tree: String,
+        rel: Vec<u8>,
+        why: &'static str,
+    },
 }
 
 /// Compiles exclude patterns (gitignore syntax) anchored at `root`.
@@ -157,11 +161,7 @@ pub fn walk(
             sink(ScanEvent::Error {
                 tree: tree.key.clone(),
                 rel: None,
-                message: format!(
-                    "{} = {}: not a directory",
-                    tree.key,
-                    tree.root.display()
-                ),
+                message: format!("{} = {}: not a directory", tree.key, tree.root.display()),
             });
             return false;
         }
@@ -266,7 +266,14 @@ mod tests {
     fn excludes_follow_gitignore_rules() {
         let d = tempfile::tempdir().unwrap();
         let r = d.path();
-        for p in ["a.txt", "b.log", "build/out.o", "src/build/keep.rs", "src/main.rs", ".hidden"] {
+        for p in [
+            "a.txt",
+            "b.log",
+            "build/out.o",
+            "src/build/keep.rs",
+            "src/main.rs",
+            ".hidden",
+        ] {
             let p = r.join(p);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, b"x").unwrap();
@@ -274,7 +281,14 @@ mod tests {
         let (found, _) = collect(r, &["*.log", "/build/"]);
         assert_eq!(
             found,
-            [".hidden", "a.txt", "src", "src/build", "src/build/keep.rs", "src/main.rs"]
+            [
+                ".hidden",
+                "a.txt",
+                "src",
+                "src/build",
+                "src/build/keep.rs",
+                "src/main.rs"
+            ]
         );
     }
 
@@ -300,6 +314,10 @@ mod tests {
         let (found, other) = collect(Path::new("/nonexistent/glaciersync/root"), &[]);
         assert!(found.is_empty());
         assert_eq!(other.len(), 1);
-        assert!(other[0].contains("path not found") && other[0].contains("path ="), "{}", other[0]);
+        assert!(
+            other[0].contains("path not found") && other[0].contains("path ="),
+            "{}",
+            other[0]
+        );
     }
 }
