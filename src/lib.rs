@@ -9,7 +9,10 @@ pub mod error;
 pub mod hash;
 pub mod log;
 pub mod progress;
+pub mod restore;
 pub mod scan;
+pub mod select;
 pub mod sync;
+pub mod timespec;
 
 pub use error::{Error, Result};
