@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod catalog;
+pub mod cost;
 pub mod error;
 pub mod hash;
 pub mod log;

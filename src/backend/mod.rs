@@ -272,3 +272,51 @@ mod tests {
         assert_eq!(parse_object_key("other/thing"), None);
     }
 }
+
+impl<T: Backend + ?Sized> Backend for Box<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn needs_warm_up(&self, kind: ObjectKind) -> bool {
+        (**self).needs_warm_up(kind)
+    }
+    fn prepare(&self) -> Result<()> {
+        (**self).prepare()
+    }
+    fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        (**self).put(meta, source)
+    }
+    fn get(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        ticket: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
+        (**self).get(id, range, ticket, out)
+    }
+    fn warm_up(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        tier: Tier,
+        ticket: Option<&str>,
+    ) -> Result<WarmState> {
+        (**self).warm_up(id, range, tier, ticket)
+    }
+    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
+        (**self).retrieval_range(object_size, want)
+    }
+    fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
+        (**self).list(ticket)
+    }
+    fn delete(&self, id: &str) -> Result<()> {
+        (**self).delete(id)
+    }
+    fn cleanup(&self) -> Result<()> {
+        (**self).cleanup()
+    }
+}

@@ -77,6 +77,10 @@ pub struct Plan {
     pub archives: u64,
     /// Upload requests (multipart parts counted), the catalog copy included.
     pub requests: u64,
+    /// Estimated price of those requests, USD (list prices; see `cost`).
+    pub estimated_upload_usd: f64,
+    /// Estimated monthly storage price of what would be added, USD.
+    pub estimated_added_monthly_usd: f64,
 }
 
 /// The outcome of syncing one profile: the `--json` summary of SPEC.md, and more.

@@ -1,0 +1,182 @@
+//! The commands: each joins settings, catalog and backend for one profile and returns a
+//! report that the CLI prints (as text or JSON). The CLI stays thin; everything testable is here.
+
+mod inspect;
+mod recover;
+mod verify;
+
+pub use inspect::{LsEntry, StatusReport, ls, status};
+pub use recover::{RecoverReport, recover};
+pub use verify::{VerifyOptions, VerifyReport, verify};
+
+use crate::backend::local::LocalBackend;
+use crate::backend::retry::Retrying;
+use crate::backend::Backend;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::restore::{RestoreOptions, RestoreReport};
+use crate::scan::TreeSpec;
+use crate::settings::{BackendSettings, Profile};
+use crate::sync::{SyncOptions, SyncReport};
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Tries per backend call before a transient error is reported.
+const ATTEMPTS: u32 = 6;
+
+/// Builds the profile's backend, wrapped in retries.
+pub fn open_backend(p: &Profile) -> Result<Box<dyn Backend>> {
+    let base = Duration::from_millis(
+        std::env::var("GLACIERSYNC_RETRY_BASE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500),
+    );
+    Ok(match &p.backend {
+        BackendSettings::Local { dir } => {
+            Box::new(Retrying::new(LocalBackend::new(dir), ATTEMPTS, base))
+        }
+        other => open_remote(p, other, base)?,
+    })
+}
+
+#[allow(unused_variables)]
+fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<dyn Backend>> {
+    Err(Error::Usage(format!(
+        "{}: the {} backend is not available in this build",
+        p.name,
+        b.kind()
+    )))
+}
+
+/// The profile's exclusive lock, held while a command writes its catalog.
+pub struct ProfileLock {
+    _file: File,
+}
+
+/// Takes the profile's lock or says who holds it.
+pub fn lock(p: &Profile) -> Result<ProfileLock> {
+    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    let path = p.database_dir.join(format!("{}.lock", p.name));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ProfileLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(format!(
+            "profile {} is in use by another glaciersync process (lock {}): wait for it to finish",
+            p.name,
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Where a profile's temporary files go.
+pub fn staging_dir(p: &Profile) -> PathBuf {
+    p.database_dir.join(format!("{}.staging", p.name))
+}
+
+fn canonical_or_same(p: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Checks that every tree exists before anything is done.
+fn check_trees(p: &Profile, file: &std::path::Path) -> Result<()> {
+    for t in &p.trees {
+        let problem = match std::fs::metadata(&t.root) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => "not a directory".to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "path not found".to_string(),
+            Err(e) => crate::error::io_message(&e),
+        };
+        return Err(Error::Settings {
+            file: file.to_path_buf(),
+            line: t.line,
+            message: format!(
+                "[{}] {} = {}: {problem}; fix `{}` or mount the drive",
+                p.name,
+                t.key,
+                t.root.display(),
+                t.key
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `sync` of one profile.
+pub fn sync(
+    p: &Profile,
+    settings_file: &std::path::Path,
+    dry_run: bool,
+    progress: &Progress,
+) -> Result<SyncReport> {
+    check_trees(p, settings_file)?;
+    let mut skip = vec![canonical_or_same(&p.database_dir)];
+    if let BackendSettings::Local { dir } = &p.backend {
+        skip.push(canonical_or_same(dir));
+    }
+    let trees: Vec<TreeSpec> = p
+        .trees
+        .iter()
+        .map(|t| TreeSpec {
+            key: t.key.clone(),
+            root: canonical_or_same(&t.root),
+        })
+        .collect();
+    let opts = SyncOptions {
+        profile: p.name.clone(),
+        trees,
+        exclude: p.exclude.clone(),
+        skip,
+        threshold: p.archive_byte_size_threshold,
+        part_size: p.part_size,
+        concurrency: p.concurrency,
+        staging_dir: staging_dir(p),
+        dry_run,
+    };
+    let backend = open_backend(p)?;
+    if dry_run {
+        // Changes nothing: an absent catalog is read as empty, in memory.
+        let path = p.catalog_path();
+        let mut catalog = if path.exists() {
+            Catalog::open(&path)?
+        } else {
+            Catalog::open_in_memory()?
+        };
+        let mut report = crate::sync::sync(&opts, &*backend, &mut catalog, progress)?;
+        if let Some(plan) = report.plan.as_mut() {
+            let prices = crate::cost::pricing(backend.name(), storage_class(p));
+            plan.estimated_upload_usd = prices.uploads(plan.requests);
+            plan.estimated_added_monthly_usd = prices.monthly(plan.read_bytes, plan.archives);
+        }
+        report.backend = backend.name().to_string();
+        return Ok(report);
+    }
+    let _lock = lock(p)?;
+    crate::sync::clean_staging(&opts.staging_dir);
+    let mut catalog = Catalog::open(&p.catalog_path())?;
+    crate::sync::sync(&opts, &*backend, &mut catalog, progress)
+}
+
+/// `restore` of one profile.
+pub fn restore(p: &Profile, opts: &RestoreOptions, progress: &Progress) -> Result<RestoreReport> {
+    let _lock = lock(p)?;
+    let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
+    let backend = open_backend(p)?;
+    crate::restore::restore(opts, &*backend, &mut catalog, progress)
+}
+
+/// The storage class data goes to, for cost estimates.
+pub fn storage_class(p: &Profile) -> Option<&str> {
+    match &p.backend {
+        BackendSettings::S3 { storage_class, .. } => Some(storage_class),
+        _ => None,
+    }
+}
