@@ -7,5 +7,6 @@ pub mod backend;
 pub mod error;
 pub mod hash;
 pub mod log;
+pub mod settings;
 
 pub use error::{Error, Result};
