@@ -641,7 +641,7 @@ pub fn restore(
         }
     }
     // Directories last, deepest first, so their mtimes stick.
-    dirs.sort_by(|a, b| b.0.as_os_str().len().cmp(&a.0.as_os_str().len()));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0.as_os_str().len()));
     for (dest, v) in dirs {
         let r = make_dirs(&opts.to, &dest)
             .and_then(|()| set_times_and_mode(&dest, v.rec.mode, v.rec.mtime_ns));

@@ -245,34 +245,6 @@ pub fn parse_object_key(key: &str) -> Option<(ObjectKind, Hash32, Option<i64>)> 
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hash::tree_hash;
-
-    #[test]
-    fn keys_round_trip() {
-        for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
-            let meta = PutMeta {
-                kind,
-                tree_hash: tree_hash(b"x"),
-                size: 1,
-                profile: "p".into(),
-                created: 1_764_000_000,
-            };
-            let key = object_key(&meta);
-            let (k, h, t) = parse_object_key(&key).unwrap();
-            assert_eq!(k, kind);
-            assert_eq!(h, meta.tree_hash);
-            assert_eq!(t.is_some(), kind == ObjectKind::Catalog);
-            if let Some(t) = t {
-                assert_eq!(t, meta.created);
-            }
-        }
-        assert_eq!(parse_object_key("other/thing"), None);
-    }
-}
-
 impl<T: Backend + ?Sized> Backend for Box<T> {
     fn name(&self) -> &'static str {
         (**self).name()
@@ -318,5 +290,33 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     }
     fn cleanup(&self) -> Result<()> {
         (**self).cleanup()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::tree_hash;
+
+    #[test]
+    fn keys_round_trip() {
+        for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
+            let meta = PutMeta {
+                kind,
+                tree_hash: tree_hash(b"x"),
+                size: 1,
+                profile: "p".into(),
+                created: 1_764_000_000,
+            };
+            let key = object_key(&meta);
+            let (k, h, t) = parse_object_key(&key).unwrap();
+            assert_eq!(k, kind);
+            assert_eq!(h, meta.tree_hash);
+            assert_eq!(t.is_some(), kind == ObjectKind::Catalog);
+            if let Some(t) = t {
+                assert_eq!(t, meta.created);
+            }
+        }
+        assert_eq!(parse_object_key("other/thing"), None);
     }
 }

@@ -90,7 +90,7 @@ fn point_in_time_versions() {
             size: 3,
             offset: 512,
         }],
-        &[a2.clone()],
+        std::slice::from_ref(&a2),
         s2,
     )
     .unwrap();
@@ -150,7 +150,7 @@ fn dedup_versions_share_one_content() {
             size: 4,
             offset: 512,
         }],
-        &[a.clone()],
+        std::slice::from_ref(&a),
         s,
     )
     .unwrap();

@@ -9,9 +9,9 @@ pub use inspect::{LsEntry, StatusReport, ls, status};
 pub use recover::{RecoverReport, recover};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
+use crate::backend::Backend;
 use crate::backend::local::LocalBackend;
 use crate::backend::retry::Retrying;
-use crate::backend::Backend;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::progress::Progress;

@@ -80,8 +80,8 @@ fn verify_local(p: &Profile, catalog: &Catalog, report: &mut VerifyReport) -> Re
             continue;
         }
         report.checked_files += 1;
-        let hash = std::fs::File::open(&path)
-            .and_then(|f| tree_hash_reader(std::io::BufReader::new(f)));
+        let hash =
+            std::fs::File::open(&path).and_then(|f| tree_hash_reader(std::io::BufReader::new(f)));
         match hash {
             Ok((h, _)) if Some(h) == v.rec.hash => {}
             Ok((h, _)) => report.problems.push(format!(

@@ -200,7 +200,7 @@ struct Engine<'a> {
 
 impl Engine<'_> {
     fn error(&mut self, path: String, error: String) {
-        log::warn(&format!("{path}: {error}"));
+        log::error(&format!("{path}: {error}"));
         self.report.errors.push(FileError { path, error });
     }
 
