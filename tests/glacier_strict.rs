@@ -656,6 +656,17 @@ fn throttling_and_server_errors_are_retried() {
     let r = retrying(server.backend(&vault, MIB, 3));
     server.control(json!({"action": "fail", "count": 2, "operation": "DescribeVault"}));
     r.prepare().unwrap();
+    // An upload that vanishes under a put (aborted by another cleanup, or reclaimed by Glacier)
+    // is a reason to try again, not a lasting failure.
+    server.control(json!({"action": "fail", "count": 1, "status": 404,
+        "code": "ResourceNotFoundException", "operation": "UploadMultipartPart"}));
+    let err = b.put(&m, &src).unwrap_err();
+    assert_eq!(
+        err.backend_kind(),
+        Some(BackendErrorKind::Transient),
+        "{err}"
+    );
+    b.cleanup().unwrap();
     server.control(json!({"action": "reset_counters"}));
     server.control(json!({"action": "throttle", "count": 2, "operation": "UploadMultipartPart"}));
     server.control(json!({"action": "fail", "count": 1, "operation": "CompleteMultipartUpload"}));
@@ -721,7 +732,7 @@ fn credentials_refused_give_one_clear_line() {
 
 #[test]
 fn listing_knows_our_archives_and_leaves_foreign_ones_unnamed() {
-    let server = Server::start(&["--job-delay", "0.3", "--page-size", "1"]);
+    let server = Server::start(&["--job-delay", "1", "--page-size", "1"]);
     let vault = vault_name("list");
     let b = server.backend(&vault, MIB, 2);
     b.prepare().unwrap();
@@ -762,7 +773,7 @@ fn listing_knows_our_archives_and_leaves_foreign_ones_unnamed() {
         panic!("not ready yet")
     };
     assert_eq!(same, ticket);
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1100));
     let ListOutcome::Ready(items) = b.list(Some(&ticket)).unwrap() else {
         panic!("ready")
     };

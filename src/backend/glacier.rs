@@ -1568,6 +1568,10 @@ impl Backend for GlacierBackend {
         .map_err(|e| self.ctx.map(&format!("deleting archive {}", short(id)), e))
     }
 
+    /// Aborts every unfinished multipart upload whose description says glaciersync, except
+    /// those this process is writing. A vault shared by profiles that sync at the same time can
+    /// lose another process's upload this way; that put then fails as transient and a retry
+    /// starts it again (and Glacier itself reclaims uploads idle for about 24 hours).
     fn cleanup(&self) -> Result<()> {
         let active = self
             .active_uploads
