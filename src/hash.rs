@@ -249,4 +249,76 @@ mod tests {
         assert_eq!(Hash32::from_hex(&h.to_hex()), Some(h));
         assert_eq!(Hash32::from_hex("zz"), None);
     }
+
+    /// Published tree-hash vectors of other implementations.
+    #[test]
+    fn published_vectors() {
+        let m = MIB as usize;
+        // AWS SDK for C++, HashingUtilsTest (values generated with the Java example of AWS's
+        // Glacier developer guide): buffers of the character '0'.
+        let zeros = |len: usize| vec![b'0'; len];
+        for (len, want) in [
+            (
+                2 * m,
+                "489117033ee4cf06991b60ce56830ac409862a6ec8afdfb3b510e8fad3b80d24",
+            ),
+            (
+                3 * m,
+                "940257b3e0d13f92c98dc3fc32182e3acd07a81fe82f2b2dcd1802e1eedc5a3c",
+            ),
+            (
+                4 * m,
+                "0c2c286faeadbb8ef7aab5e1198af77b1c00d6ff634a739f0e4d55ea3a40ad2d",
+            ),
+            (
+                5_767_168,
+                "154e26c78fd74d0c2c9b3cc4644191619dc4f2cd539ae2a74d5fd07957a3ee6a",
+            ),
+            (
+                8 * m,
+                "ff9ea39186cb33cd5ade7aca078e297a1622f8c1abdd4cc47bcbf66dc5877e1f",
+            ),
+        ] {
+            assert_eq!(tree_hash(&zeros(len)).to_hex(), want, "{len} bytes of '0'");
+        }
+        // AWS SDK for Go (service/glacier ComputeHashes example) and the JavaScript SDK's
+        // computeChecksums test: the same 5.5 MiB of '0', linear SHA-256 and tree hash.
+        let data = zeros(5_767_168);
+        assert_eq!(
+            sha256(&data).to_hex(),
+            "68aff0c5a91aa0491752bfb96e3fef33eb74953804f6a2f7b708d5bcefa8ff6b"
+        );
+        let mut streamed = TreeHasher::new();
+        for piece in data.chunks(65_537) {
+            streamed.update(piece);
+        }
+        assert_eq!(
+            streamed.finish().to_hex(),
+            "154e26c78fd74d0c2c9b3cc4644191619dc4f2cd539ae2a74d5fd07957a3ee6a"
+        );
+        // rdwilliamson/aws (Go), glacier/treehash_test.go.
+        assert_eq!(
+            tree_hash(b"Hello World").to_hex(),
+            "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146e"
+        );
+        assert_eq!(
+            tree_hash(&vec![b'a'; m]).to_hex(),
+            "9bc1b2a288b26af7257a36277ae3816a7d4f16e89c1e7e77d0a5c48bad62b360"
+        );
+        let two_a = vec![b'a'; 2 * m];
+        assert_eq!(
+            tree_hash(&two_a).to_hex(),
+            "560c2c9333c719cb00cfdffee3ba293db17f58743cdd1f7e4055373ae6300afa"
+        );
+        assert_eq!(
+            sha256(&two_a).to_hex(),
+            "5256ec18f11624025905d057d6befb03d77b243511ac5f77ed5e0221ce6d84b5"
+        );
+        // aws-tree-hash crate README: 7,680,000 zero bytes, whole and from 2 MiB parts.
+        let nul = vec![0u8; 7_680_000];
+        let want = "7a43777ddc7a0326d36b15bc482e6c7736e1c2e9d80a647e8c301646f6a4785c";
+        assert_eq!(tree_hash(&nul).to_hex(), want);
+        let parts: Vec<Hash32> = nul.chunks(2 * m).map(tree_hash).collect();
+        assert_eq!(combine_tree_hashes(&parts).to_hex(), want);
+    }
 }

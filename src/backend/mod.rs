@@ -9,6 +9,7 @@
 //! retrieval and returns an opaque ticket the caller keeps until the object is readable.
 
 pub mod aws;
+pub mod glacier;
 pub mod local;
 pub mod retry;
 pub mod testsuite;
