@@ -42,13 +42,25 @@ pub fn open_backend(p: &Profile) -> Result<Box<dyn Backend>> {
     })
 }
 
-#[allow(unused_variables)]
 fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<dyn Backend>> {
-    Err(Error::Usage(format!(
-        "{}: the {} backend is not available in this build",
-        p.name,
-        b.kind()
-    )))
+    use crate::backend::glacier::{GlacierBackend, GlacierOptions};
+    match b {
+        BackendSettings::Glacier { vault } => Ok(Box::new(Retrying::new(
+            GlacierBackend::new(GlacierOptions {
+                aws: p.aws.clone(),
+                vault: vault.clone(),
+                part_size: p.part_size,
+                concurrency: p.concurrency,
+            })?,
+            ATTEMPTS,
+            base,
+        ))),
+        _ => Err(Error::Usage(format!(
+            "{}: the {} backend is not available in this build",
+            p.name,
+            b.kind()
+        ))),
+    }
 }
 
 /// The profile's exclusive lock, held while a command writes its catalog.
