@@ -304,6 +304,37 @@ pub fn aligned_retrieval_range(size: u64, want: ByteRange) -> ByteRange {
     }
 }
 
+/// Splits `[a, b)` into pieces of at most `window` bytes.
+fn exact_pieces(a: u64, b: u64, window: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut s = a;
+    while s < b {
+        let e = (s / window + 1) * window;
+        out.push((s, e.min(b)));
+        s = e.min(b);
+    }
+    out
+}
+
+/// Covers `[a, b)` of an archive of `size` bytes with consecutive tree-hash nodes of at most
+/// `max_span` bytes (a power-of-two MiB): the fewest such pieces from the megabyte below `a` to
+/// the megabyte above `b`, so at most 2 MiB more than asked for are downloaded, all verifiable.
+fn aligned_pieces(a: u64, b: u64, size: u64, max_span: u64) -> Vec<(u64, u64)> {
+    let hi = ceil_mib(b).min(size);
+    let mut out = Vec::new();
+    let mut s = floor_mib(a);
+    while s < hi {
+        let mut span = MIB;
+        while span * 2 <= max_span && s.is_multiple_of(span * 2) && (s + span * 2).min(size) <= hi {
+            span *= 2;
+        }
+        let e = (s + span).min(size);
+        out.push((s, e));
+        s = e;
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tickets
 // ---------------------------------------------------------------------------------------------
@@ -1431,24 +1462,18 @@ impl Backend for GlacierBackend {
             },
         };
         let window = self.download_window();
-        let job_end = tk.output_end();
-        let aligned = tk.aligned && job_end.is_some();
+        let pieces = match tk.size {
+            // Glacier sends checksums for tree-hash aligned downloads of aligned jobs.
+            Some(size) if tk.aligned && b <= size => aligned_pieces(a, b, size, window),
+            _ => exact_pieces(a, b, window),
+        };
         let mut written = 0u64;
-        let mut k = a / window;
-        while k * window < b {
-            let (ws, we) = if aligned {
-                // Whole tree nodes (clipped to the job), so Glacier sends their checksums.
-                let end = job_end.expect("aligned jobs know their end");
-                ((k * window).max(tk.start), ((k + 1) * window).min(end))
-            } else {
-                ((k * window).max(a), ((k + 1) * window).min(b))
-            };
+        for (ws, we) in pieces {
             let data = self.fetch(id, &tk, ws, we)?;
             let from = (a.max(ws) - ws) as usize;
             let to = (b.min(we) - ws) as usize;
             write_out(out, &data[from..to])?;
             written += (to - from) as u64;
-            k += 1;
         }
         Ok(written)
     }
@@ -1778,6 +1803,51 @@ mod tests {
         assert_eq!(
             retrieval_candidates(r(10, 5000)),
             vec![Some((0, m)), Some((0, 5000)), None]
+        );
+    }
+
+    #[test]
+    fn download_pieces() {
+        let m = MIB;
+        let size = 8 * m + 1234;
+        for (a, b, max) in [
+            (0, size, m),
+            (0, size, 4 * m),
+            (m + 5, 6 * m - 5, 64 * m),
+            (3 * m + 10, 3 * m + 5000, 64 * m),
+            (7 * m + 1, size - 1, 2 * m),
+            (size - 1, size, 64 * m),
+            (0, 1, m),
+        ] {
+            let pieces = aligned_pieces(a, b, size, max);
+            assert!(
+                pieces[0].0 <= a && pieces.last().unwrap().1 >= b,
+                "{a}..{b}: {pieces:?}"
+            );
+            assert!(pieces.windows(2).all(|w| w[0].1 == w[1].0), "{pieces:?}");
+            let total: u64 = pieces.iter().map(|p| p.1 - p.0).sum();
+            assert!(total < (b - a) + 2 * m, "{a}..{b}: {pieces:?}");
+            for &(s, e) in &pieces {
+                assert!(is_tree_hash_aligned(s, e, size), "{s}..{e} of {a}..{b}");
+                assert!(e - s <= max);
+            }
+        }
+        assert_eq!(
+            aligned_pieces(m + 5, 6 * m - 5, size, 64 * m),
+            vec![(m, 2 * m), (2 * m, 4 * m), (4 * m, 6 * m)]
+        );
+        assert_eq!(
+            aligned_pieces(0, size, size, 64 * m),
+            vec![(0, size)],
+            "the root node"
+        );
+        assert_eq!(
+            aligned_pieces(0, size, size, 4 * m),
+            vec![(0, 4 * m), (4 * m, 8 * m), (8 * m, size)]
+        );
+        assert_eq!(
+            exact_pieces(5, 2 * m + 1, m),
+            vec![(5, m), (m, 2 * m), (2 * m, 2 * m + 1)]
         );
     }
 
