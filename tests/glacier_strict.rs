@@ -581,6 +581,12 @@ fn jobs_are_not_requested_twice_and_expired_ones_are_requested_again() {
     server.control(json!({"action": "expire_job"}));
     let err = b.get(&id, None, Some(&ready), &mut Vec::new()).unwrap_err();
     assert_eq!(err.backend_kind(), Some(BackendErrorKind::NotWarm), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("glacier: ") && text.matches("glacier:").count() == 1,
+        "{text}"
+    );
+    assert!(text.contains("24 hours"), "{text}");
 }
 
 #[test]
@@ -708,6 +714,7 @@ fn throttling_and_server_errors_are_retried() {
         Some(BackendErrorKind::Transient),
         "{err}"
     );
+    assert_eq!(err.to_string().matches("glacier:").count(), 1, "{err}");
     b.cleanup().unwrap();
     server.control(json!({"action": "reset_counters"}));
     server.control(json!({"action": "throttle", "count": 2, "operation": "UploadMultipartPart"}));

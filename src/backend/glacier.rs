@@ -14,8 +14,10 @@
 //!   (job id and the archive range it retrieves); later calls check on it, and re-initiate (with a
 //!   warning) when Glacier no longer knows the job. Ranges are widened to whole megabytes, and to
 //!   a tree-hash aligned node when that at most doubles them, so that downloads come back with
-//!   checksums. [`Backend::get`] downloads in windows of whole tree nodes, verifies each against
-//!   `x-amz-sha256-tree-hash` when Glacier sends one and writes only verified bytes.
+//!   checksums. [`Backend::get`] downloads the fewest tree-hash nodes (each at most the part
+//!   size, capped at 64 MiB) that cover the wanted bytes, at most 2 MiB more than asked for;
+//!   it verifies each against `x-amz-sha256-tree-hash` when Glacier sends one and writes only
+//!   verified bytes, so a download that breaks off resumes at a node boundary.
 //! - **Listing** is an inventory job; descriptions written by glaciersync (ASCII JSON, no file
 //!   names) give kind, tree hash and time back.
 
@@ -418,6 +420,20 @@ fn remaining(total: Duration, created: Option<&str>) -> Duration {
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
+
+/// The same backend error with another kind and more words; other errors as they are.
+fn rekind(err: Error, kind: BackendErrorKind, more: &str) -> Error {
+    match err {
+        Error::Backend {
+            backend, message, ..
+        } => Error::Backend {
+            backend,
+            kind,
+            message: format!("{message}{more}"),
+        },
+        other => other,
+    }
+}
 
 /// Names the vault and region in errors; maps SDK errors to kinds.
 #[derive(Clone)]
@@ -1007,10 +1023,7 @@ impl GlacierBackend {
                     let mut e = ctx.map(&format!("uploading part {index}"), e);
                     if e.backend_kind() == Some(BackendErrorKind::NotFound) {
                         // The upload was aborted or reclaimed meanwhile: a retry starts anew.
-                        e = ctx.err(
-                            BackendErrorKind::Transient,
-                            format!("{e}; will start again"),
-                        );
+                        e = rekind(e, BackendErrorKind::Transient, "; will start again");
                     }
                     let mut slot = failure.lock().unwrap_or_else(|e| e.into_inner());
                     if slot.is_none() {
@@ -1019,9 +1032,15 @@ impl GlacierBackend {
                 }
             }));
         }
-        if outcome.is_ok() && has_more(&mut file, source)? {
-            corrupt = true;
-            outcome = Err(changed_error(meta, source, "it grew"));
+        if outcome.is_ok() {
+            match has_more(&mut file, source) {
+                Ok(false) => {}
+                Ok(true) => {
+                    corrupt = true;
+                    outcome = Err(changed_error(meta, source, "it grew"));
+                }
+                Err(e) => outcome = Err(e),
+            }
         }
         let combined = combine_tree_hashes(&hashes);
         if outcome.is_ok() && combined != meta.tree_hash {
@@ -1069,10 +1088,7 @@ impl GlacierBackend {
             .map_err(|e| {
                 let e = self.ctx.map("completing a multipart upload", e);
                 if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                    self.err(
-                        BackendErrorKind::Transient,
-                        format!("{e}; will start again"),
-                    )
+                    rekind(e, BackendErrorKind::Transient, "; will start again")
                 } else {
                     e
                 }
@@ -1175,12 +1191,7 @@ impl GlacierBackend {
             .map_err(|e| {
                 let e = self.ctx.map("requesting the vault inventory", e);
                 if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                    self.err(
-                        BackendErrorKind::NotFound,
-                        format!(
-                            "{e} (Glacier makes a vault's first inventory about a day after its first upload)"
-                        ),
-                    )
+                    rekind(e, BackendErrorKind::NotFound, " (Glacier makes a vault's first inventory about a day after its first upload)")
                 } else {
                     e
                 }
@@ -1248,12 +1259,7 @@ impl GlacierBackend {
             let out = request.send().await.map_err(|e| {
                 let e = self.ctx.map(&what, e);
                 if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                    self.err(
-                        BackendErrorKind::NotWarm,
-                        format!(
-                            "{e} (the retrieval job expired: job outputs last 24 hours; warm the archive up again)"
-                        ),
-                    )
+                    rekind(e, BackendErrorKind::NotWarm, " (the retrieval job expired: job outputs last 24 hours; warm the archive up again)")
                 } else {
                     e
                 }
@@ -1637,9 +1643,10 @@ impl GlacierBackend {
                 .map_err(|e| {
                     let e = self.ctx.map(&ctx_what, e);
                     if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                        self.err(
+                        rekind(
+                            e,
                             BackendErrorKind::NotWarm,
-                            format!("{e} (the job expired: outputs last 24 hours)"),
+                            " (the job expired: outputs last 24 hours)",
                         )
                     } else {
                         e
