@@ -485,6 +485,48 @@ fn ranged_retrieval_asks_for_an_aligned_range_smaller_than_the_archive() {
 }
 
 #[test]
+fn small_reads_from_a_big_retrieval_fetch_little_and_are_verified() {
+    let server = Server::start(&[]);
+    let vault = vault_name("pieces");
+    let b = server.backend(&vault, 16 * MIB, 2); // download windows of 16 MiB
+    b.prepare().unwrap();
+    let dir = tempdir();
+    let data = content(20 * M + 99, 13);
+    let src = write(dir.path(), "big", &data);
+    let id = b.put(&meta(ObjectKind::Bundle, &data), &src).unwrap();
+    let ticket = warm(&b, &id, None);
+    for (a, z) in [
+        (3 * M + 10, 3 * M + 5000),
+        (M + 5, 6 * M - 5),
+        (20 * M + 7, 20 * M + 99),
+        (0, 20 * M + 99),
+    ] {
+        server.control(json!({"action": "reset_counters"}));
+        let mut out = Vec::new();
+        let want = ByteRange {
+            start: a as u64,
+            end: z as u64,
+        };
+        b.get(&id, Some(want), Some(&ticket), &mut out).unwrap();
+        assert!(out == data[a..z], "{a}..{z}");
+        let mut fetched = 0u64;
+        for e in log_of(&server, "GetJobOutput") {
+            assert_eq!(e["checksum"], true, "unverified download for {a}..{z}: {e}");
+            if let Some(r) = e["Range"].as_str() {
+                let (x, y) = r.strip_prefix("bytes=").unwrap().split_once('-').unwrap();
+                fetched += y.parse::<u64>().unwrap() + 1 - x.parse::<u64>().unwrap();
+            } else {
+                fetched += data.len() as u64;
+            }
+        }
+        assert!(
+            fetched < (z - a) as u64 + 2 * MIB,
+            "{a}..{z}: fetched {fetched}"
+        );
+    }
+}
+
+#[test]
 fn jobs_are_not_requested_twice_and_expired_ones_are_requested_again() {
     let server = Server::start(&["--job-delay", "1.5"]);
     let vault = vault_name("expire");
@@ -539,6 +581,12 @@ fn jobs_are_not_requested_twice_and_expired_ones_are_requested_again() {
     server.control(json!({"action": "expire_job"}));
     let err = b.get(&id, None, Some(&ready), &mut Vec::new()).unwrap_err();
     assert_eq!(err.backend_kind(), Some(BackendErrorKind::NotWarm), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("glacier: ") && text.matches("glacier:").count() == 1,
+        "{text}"
+    );
+    assert!(text.contains("24 hours"), "{text}");
 }
 
 #[test]
@@ -666,6 +714,7 @@ fn throttling_and_server_errors_are_retried() {
         Some(BackendErrorKind::Transient),
         "{err}"
     );
+    assert_eq!(err.to_string().matches("glacier:").count(), 1, "{err}");
     b.cleanup().unwrap();
     server.control(json!({"action": "reset_counters"}));
     server.control(json!({"action": "throttle", "count": 2, "operation": "UploadMultipartPart"}));

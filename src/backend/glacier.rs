@@ -14,8 +14,10 @@
 //!   (job id and the archive range it retrieves); later calls check on it, and re-initiate (with a
 //!   warning) when Glacier no longer knows the job. Ranges are widened to whole megabytes, and to
 //!   a tree-hash aligned node when that at most doubles them, so that downloads come back with
-//!   checksums. [`Backend::get`] downloads in windows of whole tree nodes, verifies each against
-//!   `x-amz-sha256-tree-hash` when Glacier sends one and writes only verified bytes.
+//!   checksums. [`Backend::get`] downloads the fewest tree-hash nodes (each at most the part
+//!   size, capped at 64 MiB) that cover the wanted bytes, at most 2 MiB more than asked for;
+//!   it verifies each against `x-amz-sha256-tree-hash` when Glacier sends one and writes only
+//!   verified bytes, so a download that breaks off resumes at a node boundary.
 //! - **Listing** is an inventory job; descriptions written by glaciersync (ASCII JSON, no file
 //!   names) give kind, tree hash and time back.
 
@@ -304,6 +306,37 @@ pub fn aligned_retrieval_range(size: u64, want: ByteRange) -> ByteRange {
     }
 }
 
+/// Splits `[a, b)` into pieces of at most `window` bytes.
+fn exact_pieces(a: u64, b: u64, window: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut s = a;
+    while s < b {
+        let e = (s / window + 1) * window;
+        out.push((s, e.min(b)));
+        s = e.min(b);
+    }
+    out
+}
+
+/// Covers `[a, b)` of an archive of `size` bytes with consecutive tree-hash nodes of at most
+/// `max_span` bytes (a power-of-two MiB): the fewest such pieces from the megabyte below `a` to
+/// the megabyte above `b`, so at most 2 MiB more than asked for are downloaded, all verifiable.
+fn aligned_pieces(a: u64, b: u64, size: u64, max_span: u64) -> Vec<(u64, u64)> {
+    let hi = ceil_mib(b).min(size);
+    let mut out = Vec::new();
+    let mut s = floor_mib(a);
+    while s < hi {
+        let mut span = MIB;
+        while span * 2 <= max_span && s.is_multiple_of(span * 2) && (s + span * 2).min(size) <= hi {
+            span *= 2;
+        }
+        let e = (s + span).min(size);
+        out.push((s, e));
+        s = e;
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tickets
 // ---------------------------------------------------------------------------------------------
@@ -387,6 +420,20 @@ fn remaining(total: Duration, created: Option<&str>) -> Duration {
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
+
+/// The same backend error with another kind and more words; other errors as they are.
+fn rekind(err: Error, kind: BackendErrorKind, more: &str) -> Error {
+    match err {
+        Error::Backend {
+            backend, message, ..
+        } => Error::Backend {
+            backend,
+            kind,
+            message: format!("{message}{more}"),
+        },
+        other => other,
+    }
+}
 
 /// Names the vault and region in errors; maps SDK errors to kinds.
 #[derive(Clone)]
@@ -976,10 +1023,7 @@ impl GlacierBackend {
                     let mut e = ctx.map(&format!("uploading part {index}"), e);
                     if e.backend_kind() == Some(BackendErrorKind::NotFound) {
                         // The upload was aborted or reclaimed meanwhile: a retry starts anew.
-                        e = ctx.err(
-                            BackendErrorKind::Transient,
-                            format!("{e}; will start again"),
-                        );
+                        e = rekind(e, BackendErrorKind::Transient, "; will start again");
                     }
                     let mut slot = failure.lock().unwrap_or_else(|e| e.into_inner());
                     if slot.is_none() {
@@ -988,9 +1032,15 @@ impl GlacierBackend {
                 }
             }));
         }
-        if outcome.is_ok() && has_more(&mut file, source)? {
-            corrupt = true;
-            outcome = Err(changed_error(meta, source, "it grew"));
+        if outcome.is_ok() {
+            match has_more(&mut file, source) {
+                Ok(false) => {}
+                Ok(true) => {
+                    corrupt = true;
+                    outcome = Err(changed_error(meta, source, "it grew"));
+                }
+                Err(e) => outcome = Err(e),
+            }
         }
         let combined = combine_tree_hashes(&hashes);
         if outcome.is_ok() && combined != meta.tree_hash {
@@ -1038,10 +1088,7 @@ impl GlacierBackend {
             .map_err(|e| {
                 let e = self.ctx.map("completing a multipart upload", e);
                 if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                    self.err(
-                        BackendErrorKind::Transient,
-                        format!("{e}; will start again"),
-                    )
+                    rekind(e, BackendErrorKind::Transient, "; will start again")
                 } else {
                     e
                 }
@@ -1144,12 +1191,7 @@ impl GlacierBackend {
             .map_err(|e| {
                 let e = self.ctx.map("requesting the vault inventory", e);
                 if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                    self.err(
-                        BackendErrorKind::NotFound,
-                        format!(
-                            "{e} (Glacier makes a vault's first inventory about a day after its first upload)"
-                        ),
-                    )
+                    rekind(e, BackendErrorKind::NotFound, " (Glacier makes a vault's first inventory about a day after its first upload)")
                 } else {
                     e
                 }
@@ -1217,12 +1259,7 @@ impl GlacierBackend {
             let out = request.send().await.map_err(|e| {
                 let e = self.ctx.map(&what, e);
                 if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                    self.err(
-                        BackendErrorKind::NotWarm,
-                        format!(
-                            "{e} (the retrieval job expired: job outputs last 24 hours; warm the archive up again)"
-                        ),
-                    )
+                    rekind(e, BackendErrorKind::NotWarm, " (the retrieval job expired: job outputs last 24 hours; warm the archive up again)")
                 } else {
                     e
                 }
@@ -1431,24 +1468,18 @@ impl Backend for GlacierBackend {
             },
         };
         let window = self.download_window();
-        let job_end = tk.output_end();
-        let aligned = tk.aligned && job_end.is_some();
+        let pieces = match tk.size {
+            // Glacier sends checksums for tree-hash aligned downloads of aligned jobs.
+            Some(size) if tk.aligned && b <= size => aligned_pieces(a, b, size, window),
+            _ => exact_pieces(a, b, window),
+        };
         let mut written = 0u64;
-        let mut k = a / window;
-        while k * window < b {
-            let (ws, we) = if aligned {
-                // Whole tree nodes (clipped to the job), so Glacier sends their checksums.
-                let end = job_end.expect("aligned jobs know their end");
-                ((k * window).max(tk.start), ((k + 1) * window).min(end))
-            } else {
-                ((k * window).max(a), ((k + 1) * window).min(b))
-            };
+        for (ws, we) in pieces {
             let data = self.fetch(id, &tk, ws, we)?;
             let from = (a.max(ws) - ws) as usize;
             let to = (b.min(we) - ws) as usize;
             write_out(out, &data[from..to])?;
             written += (to - from) as u64;
-            k += 1;
         }
         Ok(written)
     }
@@ -1612,9 +1643,10 @@ impl GlacierBackend {
                 .map_err(|e| {
                     let e = self.ctx.map(&ctx_what, e);
                     if e.backend_kind() == Some(BackendErrorKind::NotFound) {
-                        self.err(
+                        rekind(
+                            e,
                             BackendErrorKind::NotWarm,
-                            format!("{e} (the job expired: outputs last 24 hours)"),
+                            " (the job expired: outputs last 24 hours)",
                         )
                     } else {
                         e
@@ -1778,6 +1810,51 @@ mod tests {
         assert_eq!(
             retrieval_candidates(r(10, 5000)),
             vec![Some((0, m)), Some((0, 5000)), None]
+        );
+    }
+
+    #[test]
+    fn download_pieces() {
+        let m = MIB;
+        let size = 8 * m + 1234;
+        for (a, b, max) in [
+            (0, size, m),
+            (0, size, 4 * m),
+            (m + 5, 6 * m - 5, 64 * m),
+            (3 * m + 10, 3 * m + 5000, 64 * m),
+            (7 * m + 1, size - 1, 2 * m),
+            (size - 1, size, 64 * m),
+            (0, 1, m),
+        ] {
+            let pieces = aligned_pieces(a, b, size, max);
+            assert!(
+                pieces[0].0 <= a && pieces.last().unwrap().1 >= b,
+                "{a}..{b}: {pieces:?}"
+            );
+            assert!(pieces.windows(2).all(|w| w[0].1 == w[1].0), "{pieces:?}");
+            let total: u64 = pieces.iter().map(|p| p.1 - p.0).sum();
+            assert!(total < (b - a) + 2 * m, "{a}..{b}: {pieces:?}");
+            for &(s, e) in &pieces {
+                assert!(is_tree_hash_aligned(s, e, size), "{s}..{e} of {a}..{b}");
+                assert!(e - s <= max);
+            }
+        }
+        assert_eq!(
+            aligned_pieces(m + 5, 6 * m - 5, size, 64 * m),
+            vec![(m, 2 * m), (2 * m, 4 * m), (4 * m, 6 * m)]
+        );
+        assert_eq!(
+            aligned_pieces(0, size, size, 64 * m),
+            vec![(0, size)],
+            "the root node"
+        );
+        assert_eq!(
+            aligned_pieces(0, size, size, 4 * m),
+            vec![(0, 4 * m), (4 * m, 8 * m), (8 * m, size)]
+        );
+        assert_eq!(
+            exact_pieces(5, 2 * m + 1, m),
+            vec![(5, m), (m, 2 * m), (2 * m, 2 * m + 1)]
         );
     }
 

@@ -50,6 +50,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -299,6 +300,10 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.in_flight -= 1
         except GlacierError as e:
             return self.reply_error(e)
+        except Exception as e:  # a bug here: say so loudly, answer like AWS's 500
+            traceback.print_exc()
+            return self.reply_error(GlacierError(500, "InternalFailure",
+                                                 f"test server bug: {e!r}", "Server"))
 
     def control(self, body):
         try:
