@@ -513,8 +513,8 @@ pub fn restore(
             plan.requests += 2;
             continue;
         }
-        let whole = w.span.start == 0 && w.span.end == w.archive.size;
-        let range = (!whole).then_some(w.span);
+        let whole = retrieved.start == 0 && retrieved.end >= w.archive.size;
+        let range = (!whole).then_some(retrieved);
         let saved = catalog.retrieval(w.archive.id, w.span.start, w.span.end)?;
         let state = backend.warm_up(
             &w.archive.remote_id,
