@@ -4,7 +4,7 @@
 //! kept in `<database_dir>/<profile>.recover.json`, since there is no catalog to keep it in.
 
 use crate::backend::{ListOutcome, ObjectKind, Tier, WarmState};
-use crate::catalog::Catalog;
+use crate::catalog::{ArchiveKind, Catalog, NewArchive};
 use crate::error::{Error, Result};
 use crate::hash::tree_hash_reader;
 use crate::settings::Profile;
@@ -129,21 +129,21 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     let tmp = p.database_dir.join(format!("{}.recovering", p.name));
     let result = (|| -> Result<Catalog> {
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        backend.get(&id, None, ticket.as_deref(), &mut f)?;
+        let size = backend.get(&id, None, ticket.as_deref(), &mut f)?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(f);
+        let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let (hash, _) =
+            tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&tmp, e))?;
         if let Some(expected) = &state.catalog_hash {
-            let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let (got, _) =
-                tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&tmp, e))?;
-            if &got.to_hex() != expected {
+            if &hash.to_hex() != expected {
                 return Err(Error::Integrity(format!(
                     "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
                     p.name
                 )));
             }
         }
-        let cat = Catalog::open(&tmp)?;
+        let mut cat = Catalog::open(&tmp)?;
         let problems = cat.check()?;
         if !problems.is_empty() {
             return Err(Error::Integrity(format!(
@@ -152,6 +152,17 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
                 problems.join("; ")
             )));
         }
+        // The copy cannot list itself: record it, so `verify --remote` knows it.
+        cat.record_archive(&NewArchive {
+            remote_id: id.clone(),
+            kind: ArchiveKind::Catalog,
+            size,
+            tree_hash: hash,
+            backend: backend.name().to_string(),
+            stored_at: state
+                .catalog_time
+                .unwrap_or_else(|| chrono::Utc::now().timestamp()),
+        })?;
         Ok(cat)
     })();
     let cat = match result {
