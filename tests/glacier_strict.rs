@@ -13,117 +13,23 @@ use glaciersync::backend::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta,
 use glaciersync::error::BackendErrorKind;
 use glaciersync::hash::{MIB, tree_hash};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const M: usize = MIB as usize;
 
-struct Server {
-    child: Child,
-    port: u16,
+#[path = "common/glacier_server.rs"]
+mod glacier_server;
+use glacier_server::Server;
+
+/// The backend under test, pointed at this server.
+trait BackendFor {
+    fn backend(&self, vault: &str, part_size: u64, concurrency: usize) -> GlacierBackend;
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let python = std::env::var("GLACIERSYNC_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/glacier_strict.py");
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", script.display()));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the server said {line:?} instead of PORT <n>"));
-        Server { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// One raw HTTP/1.1 request; returns (status, headers, body).
-    fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
-    ) -> (u16, String, Vec<u8>) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8_lossy(&resp[..split]).to_string();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, head, resp[split + 4..].to_vec())
-    }
-
-    fn control(&self, req: Value) -> Value {
-        let (status, _, body) = self.raw("POST", "/_control", &[], req.to_string().as_bytes());
-        let v: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(status, 200, "control {req}: {v}");
-        v
-    }
-
-    fn counters(&self) -> Value {
-        self.control(json!({"action": "counters"}))
-    }
-
-    fn count(&self, op: &str) -> u64 {
-        self.counters()["counters"][op].as_u64().unwrap_or(0)
-    }
-
-    fn state(&self, vault: &str) -> Value {
-        self.control(json!({"action": "state", "vault": vault}))
-    }
-
-    /// A signed-looking request as another tool would send it.
-    fn glacier(
-        &self,
-        method: &str,
-        path: &str,
-        mut headers: Vec<(&str, String)>,
-        body: &[u8],
-    ) -> (u16, String, Vec<u8>) {
-        headers.push((
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=other/x".into(),
-        ));
-        headers.push(("x-amz-glacier-version", "2012-06-01".into()));
-        self.raw(method, path, &headers, body)
-    }
-
+impl BackendFor for Server {
     fn backend(&self, vault: &str, part_size: u64, concurrency: usize) -> GlacierBackend {
         GlacierBackend::new(GlacierOptions {
             aws: AwsOptions {
