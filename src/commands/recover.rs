@@ -135,13 +135,13 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let (hash, _) =
             tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&tmp, e))?;
-        if let Some(expected) = &state.catalog_hash {
-            if &hash.to_hex() != expected {
-                return Err(Error::Integrity(format!(
-                    "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
-                    p.name
-                )));
-            }
+        if let Some(expected) = &state.catalog_hash
+            && &hash.to_hex() != expected
+        {
+            return Err(Error::Integrity(format!(
+                "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
+                p.name
+            )));
         }
         let mut cat = Catalog::open(&tmp)?;
         let problems = cat.check()?;
