@@ -110,6 +110,8 @@ pub struct SyncReport {
 
 struct HashJob {
     entry: ScanEntry,
+    /// Counted as new (else as changed).
+    is_new: bool,
 }
 
 enum Upload {
@@ -132,10 +134,11 @@ enum Event {
     Uploaded(Upload, Result<String>),
 }
 
-/// Files waiting for a content to be stored.
+/// Files waiting for a content to be stored, each with whether it was counted as new (else
+/// as changed).
 #[derive(Default)]
 struct Waiting {
-    versions: Vec<VersionRecord>,
+    versions: Vec<(VersionRecord, bool)>,
 }
 
 fn display(tree: &str, rel: &[u8]) -> String {
@@ -204,6 +207,21 @@ impl Engine<'_> {
         self.report.errors.push(FileError { path, error });
     }
 
+    /// A new or changed file that is not backed up after all: an error, and no longer new or
+    /// changed, so that new + changed + unchanged = scanned - errors.
+    fn file_error(&mut self, is_new: bool, path: String, error: String) {
+        self.uncount(is_new);
+        self.error(path, error);
+    }
+
+    fn uncount(&mut self, is_new: bool) {
+        if is_new {
+            self.report.new -= 1;
+        } else {
+            self.report.changed -= 1;
+        }
+    }
+
     fn on_entry(&mut self, e: ScanEntry) {
         let counted = e.kind != EntryKind::Dir;
         if counted {
@@ -259,7 +277,7 @@ impl Engine<'_> {
                 }
                 if !self.opts.dry_run {
                     self.progress.queue_read(e.size);
-                    self.backlog.push_back(HashJob { entry: e });
+                    self.backlog.push_back(HashJob { entry: e, is_new });
                 }
             }
         }
@@ -274,6 +292,8 @@ impl Engine<'_> {
                     None => tree.clone(),
                 };
                 self.protected.push((tree, rel));
+                // Seen, but not read: scanned, and neither new, changed nor unchanged.
+                self.report.scanned += 1;
                 self.error(path, message);
             }
             ScanEvent::Skipped { tree, rel, why } => {
@@ -285,12 +305,12 @@ impl Engine<'_> {
 
     fn on_read(&mut self, job: HashJob, result: std::result::Result<ReadFile, String>) {
         self.reading -= 1;
-        let e = job.entry;
+        let (e, is_new) = (job.entry, job.is_new);
         let r = match result {
             Ok(r) => r,
             Err(msg) => {
                 self.progress.read_done(e.size);
-                self.error(display(&e.tree, &e.rel), msg);
+                self.file_error(is_new, display(&e.tree, &e.rel), msg);
                 // The old version (if any) stays current: never taken as deleted.
                 return;
             }
@@ -310,16 +330,16 @@ impl Engine<'_> {
         }
         if let Some(w) = self.pending.get_mut(&r.hash) {
             self.report.deduplicated += 1;
-            w.versions.push(rec);
+            w.versions.push((rec, is_new));
             return;
         }
         if r.size <= self.opts.threshold {
-            self.add_to_bundle(rec, &e.abs, r.bytes);
+            self.add_to_bundle(rec, is_new, &e.abs, r.bytes);
         } else {
             self.pending.insert(
                 r.hash,
                 Waiting {
-                    versions: vec![rec],
+                    versions: vec![(rec, is_new)],
                 },
             );
             self.send_upload(Upload::File {
@@ -330,7 +350,13 @@ impl Engine<'_> {
         }
     }
 
-    fn add_to_bundle(&mut self, rec: VersionRecord, source: &Path, bytes: Option<Vec<u8>>) {
+    fn add_to_bundle(
+        &mut self,
+        rec: VersionRecord,
+        is_new: bool,
+        source: &Path,
+        bytes: Option<Vec<u8>>,
+    ) {
         if self.bundle.is_none() {
             self.bundle_seq += 1;
             let path = self.opts.staging_dir.join(format!(
@@ -369,11 +395,12 @@ impl Engine<'_> {
                 self.pending.insert(
                     hash,
                     Waiting {
-                        versions: vec![rec],
+                        versions: vec![(rec, is_new)],
                     },
                 );
             }
-            Ok(_) => self.error(
+            Ok(_) => self.file_error(
+                is_new,
                 rec.display_path(),
                 "changed while being read; it will be tried again at the next sync".into(),
             ),
@@ -381,7 +408,7 @@ impl Engine<'_> {
                 if e.kind() == std::io::ErrorKind::NotFound
                     || e.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                self.error(rec.display_path(), crate::error::io_message(&e))
+                self.file_error(is_new, rec.display_path(), crate::error::io_message(&e))
             }
             Err(e) => {
                 self.fatal = Some(Error::Io {
@@ -454,7 +481,7 @@ impl Engine<'_> {
             let _ = std::fs::remove_file(t);
         }
         self.progress.upload_done(size);
-        let waiting: Vec<VersionRecord> = contents
+        let waiting: Vec<(VersionRecord, bool)> = contents
             .iter()
             .filter_map(|c| self.pending.remove(&c.hash))
             .flat_map(|w| w.versions)
@@ -464,15 +491,17 @@ impl Engine<'_> {
             Err(e) => {
                 let corrupt = e.backend_kind() == Some(crate::error::BackendErrorKind::Corrupt);
                 if corrupt && kind == ArchiveKind::File {
-                    for v in &waiting {
-                        self.error(
+                    for (v, is_new) in &waiting {
+                        self.file_error(
+                            *is_new,
                             v.display_path(),
                             "changed while being uploaded; it will be tried again at the next sync"
                                 .into(),
                         );
                     }
                 } else {
-                    for v in &waiting {
+                    for (v, is_new) in &waiting {
+                        self.uncount(*is_new);
                         self.report.errors.push(FileError {
                             path: v.display_path(),
                             error: format!("not stored: {e}"),
@@ -493,9 +522,10 @@ impl Engine<'_> {
             backend: self.backend.name().to_string(),
             stored_at: now_secs(),
         };
+        let versions: Vec<VersionRecord> = waiting.into_iter().map(|(v, _)| v).collect();
         match self
             .catalog
-            .commit_archive(&archive, &contents, &waiting, self.snapshot)
+            .commit_archive(&archive, &contents, &versions, self.snapshot)
         {
             Ok(_) => {
                 self.changed_anything = true;
