@@ -826,11 +826,13 @@ pub fn sync(
     let changed = engine.changed_anything;
     let mut report = engine.report;
     let catalog = engine.catalog;
-    catalog.finish_snapshot(snapshot, now_secs())?;
-    if changed {
-        catalog.set_meta("catalog_backup_pending", "1")?;
+    // Owed before the snapshot is complete, so that no kill can drop it. A resumed snapshot
+    // holds what the killed run recorded: that is owed a copy too.
+    if changed || resumed {
+        catalog.set_meta(BACKUP_PENDING, "1")?;
     }
-    if catalog.meta("catalog_backup_pending")?.as_deref() == Some("1") {
+    catalog.finish_snapshot(snapshot, now_secs())?;
+    if catalog.meta(BACKUP_PENDING)?.as_deref() == Some("1") {
         let id = backup_catalog(opts, backend, catalog)?;
         report.archives_uploaded += 1;
         report.catalog_backup = Some(id);
@@ -842,7 +844,11 @@ pub fn sync(
     Ok(report)
 }
 
-/// Stores a consistent copy of the catalog in the backend and records it.
+/// Meta key: "1" while the catalog has changes that no copy in the backend holds.
+const BACKUP_PENDING: &str = "catalog_backup_pending";
+
+/// Stores a consistent copy of the catalog in the backend and records it. The catalog owes a
+/// copy until then, whatever stops this midway.
 pub fn backup_catalog(
     opts: &SyncOptions,
     backend: &dyn Backend,
@@ -853,10 +859,10 @@ pub fn backup_catalog(
         .staging_dir
         .join(format!("catalog-{}.sqlite3", std::process::id()));
     let _ = std::fs::remove_file(&copy);
-    // The copy says no backup is pending: it is the backup.
-    catalog.set_meta("catalog_backup_pending", "0")?;
     let result = (|| {
         catalog.backup_to(&copy)?;
+        // The copy says no backup is pending: it is the backup.
+        Catalog::open(&copy)?.set_meta(BACKUP_PENDING, "0")?;
         let file = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
         let (hash, size) = crate::hash::tree_hash_reader(std::io::BufReader::new(file))
             .map_err(|e| Error::io(&copy, e))?;
@@ -879,12 +885,10 @@ pub fn backup_catalog(
             backend: backend.name().to_string(),
             stored_at: created,
         })?;
+        catalog.set_meta(BACKUP_PENDING, "0")?;
         Ok(id)
     })();
     let _ = std::fs::remove_file(&copy);
-    if result.is_err() {
-        catalog.set_meta("catalog_backup_pending", "1")?;
-    }
     result
 }
 
