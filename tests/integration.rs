@@ -4,4 +4,5 @@
 mod integration {
     mod common;
     mod settings;
+    mod sync;
 }
