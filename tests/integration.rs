@@ -3,6 +3,7 @@
 
 mod integration {
     mod common;
+    mod restore;
     mod settings;
     mod sync;
 }
