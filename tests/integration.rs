@@ -3,6 +3,8 @@
 
 mod integration {
     mod common;
+    mod lock;
+    mod permissions;
     mod restore;
     mod settings;
     mod sync;
