@@ -3,6 +3,7 @@
 
 mod integration {
     mod common;
+    mod crash;
     mod lock;
     mod permissions;
     mod restore;
