@@ -248,7 +248,10 @@ impl Engine<'_> {
             }
             return;
         }
-        let is_new = prev.is_none();
+        // Directories are not counted: a file or link where a directory was is new, and one
+        // that a directory replaced is deleted.
+        let prev_counted = prev.is_some_and(|p| p.rec.kind != EntryKind::Dir);
+        let is_new = !prev_counted;
         match e.kind {
             EntryKind::Dir | EntryKind::Symlink => {
                 if counted {
@@ -257,6 +260,8 @@ impl Engine<'_> {
                     } else {
                         self.report.changed += 1;
                     }
+                } else if prev_counted {
+                    self.report.deleted += 1;
                 }
                 self.versions.push(record_of(&e, None));
             }
