@@ -537,3 +537,76 @@ fn verify_local_detects_bit_rot() {
         b"the picture as it was taken"
     );
 }
+
+#[test]
+fn entries_that_change_kind_are_counted_and_restored_at_each_time() {
+    let f = Fixture::new();
+    f.write("src/x", b"a file that becomes a directory");
+    f.write("src/d/f.txt", b"in a directory that becomes a file");
+    std::os::unix::fs::symlink("x", f.p("src/l")).unwrap();
+    let s = f.sync();
+    assert_eq!((s.scanned, s.new), (3, 3), "{s:#?}");
+    let before = f.last_sync();
+    let old = f.p("old");
+    std::fs::create_dir(&old).unwrap();
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(f.p("src"))
+            .arg(&old)
+            .status()
+            .unwrap()
+            .success()
+    );
+    next_second();
+
+    std::fs::remove_file(f.p("src/x")).unwrap();
+    f.write("src/x/y.txt", b"now inside x");
+    std::fs::remove_dir_all(f.p("src/d")).unwrap();
+    f.write("src/d", b"now a file");
+    std::fs::remove_file(f.p("src/l")).unwrap();
+    f.write("src/l", b"a link no more");
+    let s = f.sync();
+    // Directories are not files: x/y.txt and the file d are new, the link that became a
+    // file is changed; the file x (now a directory) and d/f.txt are gone.
+    assert_eq!(
+        (s.scanned, s.new, s.changed, s.unchanged, s.deleted),
+        (3, 2, 1, 0, 2),
+        "{s:#?}"
+    );
+    assert_eq!(
+        f.ls_paths(None),
+        [&b"path/d"[..], b"path/l", b"path/x/y.txt"]
+    );
+    assert_eq!(
+        f.ls_paths(Some(&before)),
+        [&b"path/d/f.txt"[..], b"path/l", b"path/x"]
+    );
+
+    let now = f.p("now");
+    f.restore(&now, &[]).expect(0);
+    assert_same_tree(&f.p("src"), &now.join("path"));
+    let then = f.p("then");
+    f.restore(&then, &["--at", &before]).expect(0);
+    assert_same_tree(&old.join("src"), &then.join("path"));
+}
+
+#[test]
+fn special_files_are_skipped_without_error() {
+    let f = Fixture::new();
+    f.write("src/a.txt", b"a");
+    assert!(
+        Command::new("mkfifo")
+            .arg(f.p("src/pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let r = f.run(&["--json", "-v", "sync"]);
+    r.expect(0);
+    let s = r.sync_summary();
+    assert_eq!((s.scanned, s.new), (1, 1), "{s:#?}");
+    assert_eq!(r.profile()["skipped"], 1);
+    assert!(r.stderr.contains("path/pipe"), "{}", r.stderr);
+    assert_eq!(f.ls_paths(None), [b"path/a.txt".to_vec()]);
+}
