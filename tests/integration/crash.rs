@@ -223,3 +223,42 @@ fn a_kill_during_the_catalog_backup_leaves_it_owed() {
     }
     eprintln!("{killed} of 40 runs killed");
 }
+
+#[test]
+fn kill_9_during_restore_then_restore_again_finishes() {
+    let f = Fixture::new();
+    let mut rng = Rng::from_clock("kill_9_during_restore_then_restore_again_finishes");
+    for i in 0..1500 {
+        let n = rng.range(100, 8 * KIB as u64) as usize;
+        f.write(format!("src/d{:02}/f{i:04}.txt", i % 40), &rng.bytes(n));
+    }
+    for i in 0..3 {
+        f.write(format!("src2/big{i}.bin"), &rng.bytes(4 * MIB + i));
+    }
+    f.sync();
+    let out = f.p("out");
+    let mut kills = 0;
+    for _ in 0..8 {
+        let mut child = f
+            .command(&["restore", "--to", "out"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.range(0, 600)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    eprintln!("{kills} of 8 restores killed");
+    let r = f.restore(&out, &[]);
+    r.expect(0);
+    assert_same_tree(&f.p("src"), &out.join("path"));
+    assert_same_tree(&f.p("src2"), &out.join("path2"));
+    // Nothing half-written is left behind, and the next run finds all in place.
+    let r = f.restore(&out, &[]);
+    r.expect(0);
+    assert_eq!(r.profile()["restored"], 0);
+}

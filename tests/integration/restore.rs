@@ -108,6 +108,27 @@ fn round_trip_is_byte_for_byte_with_names_modes_mtimes_and_links() {
         );
     }
 
+    // `ls` with patterns.
+    let r = f.run(&["ls", "**/*.bin", "path/café"]);
+    r.expect(0);
+    let mut got: Vec<&[u8]> = r
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(|&b| b == b'\t').next().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "path/café/naïve résumé.txt".as_bytes(),
+            b"path/latin1-caf\xe9.bin",
+            b"path2/at-threshold.bin",
+            b"path2/big-copy.bin",
+            b"path2/big.bin",
+        ]
+    );
+
     let out = f.p("out");
     let r = f.restore(&out, &[]);
     r.expect(0);
@@ -465,4 +486,20 @@ fn restore_verifies_hashes_and_restores_the_rest() {
             std::fs::read(f.p(src)).unwrap()
         );
     }
+}
+
+#[test]
+fn restore_dry_run_writes_nothing() {
+    let f = Fixture::new();
+    f.write("src/a.txt", b"a");
+    f.write("src2/big.bin", &Rng::new(3).bytes(2 * MIB));
+    f.sync();
+    let out = f.p("out");
+    let r = f.restore(&out, &["--dry-run"]);
+    r.expect(0);
+    let p = r.profile();
+    assert_eq!(p["dry_run"], true);
+    assert_eq!(p["selected"], 2, "{p:#}");
+    assert_eq!(p["restored"], 0, "{p:#}");
+    assert!(!out.exists());
 }

@@ -211,3 +211,42 @@ fn bad_usage_exits_2() {
     r.expect(2);
     assert!(r.one_stderr_line().contains("yesterday"), "{}", r.stderr);
 }
+
+#[test]
+fn several_profiles_each_with_its_catalog_and_summary() {
+    let f = Fixture::with_settings(&format!(
+        "{SETTINGS}[pics]\nlocal_dir = store-pics\npath = photos\n"
+    ));
+    f.write("src/a.txt", b"a");
+    f.write("photos/p.jpg", b"jpeg");
+    let r = f.run(&["--json", "sync"]);
+    r.expect(0);
+    let doc = r.json();
+    let names: Vec<&str> = doc["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["docs", "pics"]);
+    assert!(f.p("db/docs.sqlite3").exists() && f.p("db/pics.sqlite3").exists());
+    assert_eq!(files_under(&f.p("store-pics/bundles")).len(), 1);
+    let r = f.run(&["-p", "pics", "ls"]);
+    r.expect(0);
+    assert_eq!(r.stdout().lines().count(), 1);
+    assert!(r.stdout().starts_with("path/p.jpg\t4\t"), "{}", r.stdout());
+
+    // One profile failing does not stop the other; the exit code is the worst.
+    std::fs::remove_dir(f.p("src2")).unwrap();
+    f.write("photos/q.jpg", b"another");
+    let r = f.run(&["--json", "sync"]);
+    r.expect(2);
+    let doc = r.json();
+    assert!(
+        doc["profiles"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("path not found")
+    );
+    assert_eq!(doc["profiles"][1]["new"], 1, "{doc:#}");
+}

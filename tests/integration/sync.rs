@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const MIB: usize = 1 << 20;
 
@@ -59,6 +60,15 @@ fn json_summary_has_the_fields_of_the_spec() {
     let mut objects = bundles.clone();
     objects.extend(data);
     assert_eq!(s.uploaded_bytes, total_size(&objects), "{s:#?}");
+
+    // `status` agrees.
+    let r = f.run(&["--json", "status"]);
+    r.expect(0);
+    let st = r.profile();
+    assert_eq!(st["files"], 5, "{st:#}");
+    assert_eq!(st["archives"], 3, "{st:#}");
+    assert_eq!(st["pending_retrievals"], 0, "{st:#}");
+    assert!(st["last_sync"].is_string(), "{st:#}");
 
     // Again: nothing to do, nothing uploaded, not even a catalog copy.
     let s = f.sync();
@@ -609,4 +619,60 @@ fn special_files_are_skipped_without_error() {
     assert_eq!(r.profile()["skipped"], 1);
     assert!(r.stderr.contains("path/pipe"), "{}", r.stderr);
     assert_eq!(f.ls_paths(None), [b"path/a.txt".to_vec()]);
+}
+
+#[test]
+fn a_file_written_during_the_sync_is_never_stored_torn() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = Fixture::new();
+    let mut rng = Rng::new(21);
+    f.write("src/quiet.txt", b"still");
+    let log = f.write("src2/growing.log", &rng.bytes(4 * MIB));
+    let stop = AtomicBool::new(false);
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::io::Write;
+            let mut out = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                out.write_all(&i.to_le_bytes().repeat(512)).unwrap();
+                i += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let r = f.run(&["--json", "sync"]);
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    eprintln!("sync of a growing file: exit {}", r.code);
+    let s = r.sync_summary();
+    s.assert_invariant();
+    match r.code {
+        // Read between two writes: stored as it stood then.
+        0 => assert!(s.errors.is_empty(), "{s:#?}"),
+        // Changed while read or stored: named, and tried again next time.
+        1 => {
+            assert_eq!(s.errors.len(), 1, "{s:#?}");
+            assert_eq!(s.errors[0].path, "path2/growing.log");
+            assert!(s.errors[0].error.contains("changed while"), "{s:#?}");
+            assert!(r.stderr.contains("path2/growing.log"), "{}", r.stderr);
+        }
+        other => panic!("exit {other}: {}", r.stderr),
+    }
+    // Whatever was stored is the file as it stood at one moment: a prefix of it now.
+    let out = f.p("out");
+    f.restore(&out, &[]).expect(0);
+    let now = std::fs::read(&log).unwrap();
+    if r.code == 0 {
+        let stored = std::fs::read(out.join("path2/growing.log")).unwrap();
+        assert!(stored.len() >= 4 * MIB && now.starts_with(&stored));
+    } else {
+        assert!(!out.join("path2/growing.log").exists());
+    }
+    // Once it is quiet, it is backed up.
+    let s = f.sync();
+    assert_eq!(s.errors.len(), 0);
+    let out2 = f.p("out2");
+    f.restore(&out2, &[]).expect(0);
+    assert_same_tree(&f.p("src2"), &out2.join("path2"));
 }
