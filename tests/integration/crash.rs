@@ -160,9 +160,20 @@ fn kill_9_at_random_points_of_sync_loses_nothing() {
         started.elapsed().as_secs_f64()
     );
 
+    // Killed uploads leave temporary files in the store; once stale, a sync removes them, but
+    // not one that may be another process's upload in progress.
+    let tmp = files_under(&f.p("store/tmp"));
+    eprintln!("{} temporary files left in the store", tmp.len());
+    for t in &tmp {
+        set_mtime(t, 1_700_000_000, 0);
+    }
+    let live = f.write("store/tmp/in-progress", b"another upload");
+
     // A final sync finishes the job.
     let s = f.sync();
     assert!(s.errors.is_empty(), "{s:#?}");
+    assert_eq!(files_under(&f.p("store/tmp")), std::slice::from_ref(&live));
+    std::fs::remove_file(&live).unwrap();
     f.run(&["verify"]).expect(0);
     f.run(&["verify", "--local"]).expect(0);
     assert!(
