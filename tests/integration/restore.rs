@@ -503,3 +503,45 @@ fn restore_dry_run_writes_nothing() {
     assert_eq!(p["restored"], 0, "{p:#}");
     assert!(!out.exists());
 }
+
+#[test]
+fn missing_or_truncated_objects_fail_their_files_only() {
+    let f = Fixture::new();
+    let mut rng = Rng::new(17);
+    f.write("src/small.txt", b"in a bundle");
+    let (gone, short, fine) = (rng.bytes(MIB + 1), rng.bytes(MIB + 2), rng.bytes(MIB + 3));
+    f.write("src2/gone.bin", &gone);
+    f.write("src2/short.bin", &short);
+    f.write("src2/fine.bin", &fine);
+    f.sync();
+    f.run(&["verify", "--remote"]).expect(0);
+    let object = |content: &[u8]| {
+        f.stored("data")
+            .into_iter()
+            .find(|p| std::fs::read(p).unwrap() == content)
+            .unwrap()
+    };
+    std::fs::remove_file(object(&gone)).unwrap();
+    let short_object = object(&short);
+    std::fs::write(&short_object, &short[..MIB / 2]).unwrap();
+
+    // verify --remote sees both.
+    let r = f.run(&["--json", "verify", "--remote"]);
+    r.expect(1);
+    let problems = r.profile()["problems"].as_array().unwrap().clone();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+
+    let out = f.p("out");
+    let r = f.restore(&out, &[]);
+    r.expect(1);
+    let errors = r.profile()["errors"].as_array().unwrap().clone();
+    let mut named: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    named.sort();
+    assert_eq!(named, ["path2/gone.bin", "path2/short.bin"], "{errors:#?}");
+    assert!(r.stderr.contains("path2/gone.bin") && r.stderr.contains("path2/short.bin"));
+    assert_eq!(
+        files_under(&out),
+        [out.join("path/small.txt"), out.join("path2/fine.bin")]
+    );
+    assert_eq!(std::fs::read(out.join("path2/fine.bin")).unwrap(), fine);
+}
