@@ -98,6 +98,19 @@ impl Run {
         profiles[0].clone()
     }
 
+    /// The `path` of each entry of `profiles[0].errors`, sorted.
+    pub fn error_paths(&self) -> Vec<String> {
+        let p = self.profile();
+        let mut v: Vec<String> = p["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors array: {p:#}"))
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn sync_summary(&self) -> SyncSummary {
         let p = self.profile();
         serde_json::from_value(p.clone())
@@ -292,27 +305,13 @@ pub fn run_command(mut c: Command) -> Run {
 
 /// Every regular file below `dir` (none when it does not exist), sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let e = e.unwrap();
-            let t = e.file_type().unwrap();
-            if t.is_dir() {
-                stack.push(e.path());
-            } else if t.is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
+    entries_under(dir)
+        .into_iter()
+        .filter(|p| p.symlink_metadata().unwrap().is_file())
+        .collect()
 }
 
-/// Everything below `dir` (files, links, directories), sorted.
+/// Everything below `dir` (files, links, directories; none when it does not exist), sorted.
 pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

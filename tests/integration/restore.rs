@@ -288,8 +288,7 @@ fn restore_refuses_paths_that_leave_the_target() {
     let to = f.p("deep/er/out");
     let r = f.restore(&to, &[]);
     r.expect(1);
-    let errors = r.profile()["errors"].as_array().unwrap().clone();
-    let named: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    let named = r.error_paths();
     for bad in [
         "path/../../evil",
         "path//tmp/glaciersync-e2e-evil-absolute",
@@ -298,14 +297,17 @@ fn restore_refuses_paths_that_leave_the_target() {
         "path2/../evil-big",
         "../../e.txt",
     ] {
-        assert!(named.contains(&bad), "{bad} not among the errors {named:?}");
+        assert!(
+            named.iter().any(|n| n == bad),
+            "{bad} not among the errors {named:?}"
+        );
         assert!(
             r.stderr.contains(bad),
             "{bad} not named on stderr:\n{}",
             r.stderr
         );
     }
-    assert_eq!(errors.len(), 6, "{errors:#?}");
+    assert_eq!(named.len(), 6, "{named:#?}");
     // The good file is restored; nothing was written outside the target.
     assert_eq!(std::fs::read(to.join("path/ok.txt")).unwrap(), b"ok.txt");
     assert_eq!(
@@ -373,14 +375,8 @@ fn restore_never_overwrites_without_overwrite_and_a_second_run_is_a_no_op() {
     symlink("elsewhere", out.join("path/link")).unwrap();
     let r = f.restore(&out, &[]);
     r.expect(1);
-    let errors = r.profile()["errors"].as_array().unwrap().clone();
-    let mut named: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
-    named.sort();
-    assert_eq!(
-        named,
-        ["path/a.txt", "path/link", "path2/big.bin"],
-        "{errors:#?}"
-    );
+    let named = r.error_paths();
+    assert_eq!(named, ["path/a.txt", "path/link", "path2/big.bin"]);
     for n in &named {
         assert!(r.stderr.contains(n), "{n} not on stderr:\n{}", r.stderr);
     }
@@ -452,11 +448,8 @@ fn restore_verifies_hashes_and_restores_the_rest() {
     let out = f.p("out");
     let r = f.restore(&out, &[]);
     r.expect(1);
-    let errors = r.profile()["errors"].as_array().unwrap().clone();
-    let mut named: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
-    named.sort();
-    assert_eq!(named, ["path/b.txt", "path2/big.bin"], "{errors:#?}");
-    for e in &errors {
+    assert_eq!(r.error_paths(), ["path/b.txt", "path2/big.bin"]);
+    for e in r.profile()["errors"].as_array().unwrap() {
         assert!(e["error"].as_str().unwrap().contains("hash"), "{e}");
     }
     assert!(
@@ -534,10 +527,7 @@ fn missing_or_truncated_objects_fail_their_files_only() {
     let out = f.p("out");
     let r = f.restore(&out, &[]);
     r.expect(1);
-    let errors = r.profile()["errors"].as_array().unwrap().clone();
-    let mut named: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
-    named.sort();
-    assert_eq!(named, ["path2/gone.bin", "path2/short.bin"], "{errors:#?}");
+    assert_eq!(r.error_paths(), ["path2/gone.bin", "path2/short.bin"]);
     assert!(r.stderr.contains("path2/gone.bin") && r.stderr.contains("path2/short.bin"));
     assert_eq!(
         files_under(&out),
