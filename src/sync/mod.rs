@@ -871,7 +871,15 @@ pub fn backup_catalog(
         let file = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
         let (hash, size) = crate::hash::tree_hash_reader(std::io::BufReader::new(file))
             .map_err(|e| Error::io(&copy, e))?;
-        let created = now_secs();
+        // `recover` takes the copy with the latest time, in seconds: each copy gets a later
+        // second than the one before, even when two syncs end within one second.
+        let last = catalog
+            .archives()?
+            .into_iter()
+            .filter(|a| a.kind == ArchiveKind::Catalog)
+            .map(|a| a.stored_at)
+            .max();
+        let created = last.map_or(now_secs(), |last| now_secs().max(last + 1));
         let id = backend.put(
             &PutMeta {
                 kind: ObjectKind::Catalog,
