@@ -676,3 +676,31 @@ fn a_file_written_during_the_sync_is_never_stored_torn() {
     f.restore(&out2, &[]).expect(0);
     assert_same_tree(&f.p("src2"), &out2.join("path2"));
 }
+
+#[test]
+fn recover_brings_back_the_newest_catalog_even_after_two_syncs_in_one_second() {
+    let f = Fixture::new();
+    f.write("src/a.txt", b"a");
+    next_second();
+    f.sync();
+    f.write("src/b.txt", b"b");
+    f.sync();
+    f.write("src/c.txt", b"c");
+    f.sync();
+    let ls = || -> Vec<String> {
+        f.ls(None)
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    };
+    let before = ls();
+    assert_eq!(before.len(), 3);
+    assert_eq!(f.stored("catalog").len(), 3);
+
+    std::fs::rename(f.p("db"), f.p("db-lost")).unwrap();
+    let r = f.run(&["--json", "recover"]);
+    r.expect(0);
+    assert_eq!(r.profile()["state"], "recovered");
+    assert_eq!(ls(), before);
+    f.run(&["verify"]).expect(0);
+}
