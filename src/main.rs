@@ -260,6 +260,9 @@ fn run(cli: &Cli) -> u8 {
                     concurrency: p.concurrency,
                 };
                 let r = commands::restore(p, &opts, &progress)?;
+                for e in &r.errors {
+                    log::error(&format!("{}: {}", e.path, e.error));
+                }
                 if !cli.json {
                     print_restore_summary(&r);
                 }

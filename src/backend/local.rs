@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Objects as files under `root`.
 pub struct LocalBackend {
@@ -18,6 +19,10 @@ pub struct LocalBackend {
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary file untouched this long was left by a killed upload (a live one writes to its
+/// file all along, and another process may share the directory): `cleanup` removes it.
+const STALE_TMP: Duration = Duration::from_secs(3600);
 
 impl LocalBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -232,6 +237,27 @@ impl Backend for LocalBackend {
         let path = self.path_of(id)?;
         fs::remove_file(&path).map_err(|e| self.io_err("deleting", &path, e))
     }
+
+    fn cleanup(&self) -> Result<()> {
+        let dir = self.root.join("tmp");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io_err("listing", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io_err("listing", &dir, e))?;
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TMP));
+            if stale {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|e| self.io_err("deleting", &path, e))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +269,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = LocalBackend::new(dir.path().join("store"));
         crate::backend::testsuite::run_all(&backend, &Default::default());
+    }
+
+    #[test]
+    fn cleanup_removes_stale_temporary_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path());
+        backend.cleanup().unwrap();
+        backend.prepare().unwrap();
+        let (stale, live) = (dir.path().join("tmp/a.1.0"), dir.path().join("tmp/b.2.0"));
+        fs::write(&stale, b"left by a killed upload").unwrap();
+        fs::write(&live, b"being written").unwrap();
+        let old = std::time::SystemTime::now() - 2 * STALE_TMP;
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        backend.cleanup().unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists());
     }
 
     #[test]

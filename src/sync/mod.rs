@@ -110,6 +110,8 @@ pub struct SyncReport {
 
 struct HashJob {
     entry: ScanEntry,
+    /// Counted as new (else as changed).
+    is_new: bool,
 }
 
 enum Upload {
@@ -132,10 +134,11 @@ enum Event {
     Uploaded(Upload, Result<String>),
 }
 
-/// Files waiting for a content to be stored.
+/// Files waiting for a content to be stored, each with whether it was counted as new (else
+/// as changed).
 #[derive(Default)]
 struct Waiting {
-    versions: Vec<VersionRecord>,
+    versions: Vec<(VersionRecord, bool)>,
 }
 
 fn display(tree: &str, rel: &[u8]) -> String {
@@ -204,6 +207,21 @@ impl Engine<'_> {
         self.report.errors.push(FileError { path, error });
     }
 
+    /// A new or changed file that is not backed up after all: an error, and no longer new or
+    /// changed, so that new + changed + unchanged = scanned - errors.
+    fn file_error(&mut self, is_new: bool, path: String, error: String) {
+        self.uncount(is_new);
+        self.error(path, error);
+    }
+
+    fn uncount(&mut self, is_new: bool) {
+        if is_new {
+            self.report.new -= 1;
+        } else {
+            self.report.changed -= 1;
+        }
+    }
+
     fn on_entry(&mut self, e: ScanEntry) {
         let counted = e.kind != EntryKind::Dir;
         if counted {
@@ -230,7 +248,10 @@ impl Engine<'_> {
             }
             return;
         }
-        let is_new = prev.is_none();
+        // Directories are not counted: a file or link where a directory was is new, and one
+        // that a directory replaced is deleted.
+        let prev_counted = prev.is_some_and(|p| p.rec.kind != EntryKind::Dir);
+        let is_new = !prev_counted;
         match e.kind {
             EntryKind::Dir | EntryKind::Symlink => {
                 if counted {
@@ -239,6 +260,8 @@ impl Engine<'_> {
                     } else {
                         self.report.changed += 1;
                     }
+                } else if prev_counted {
+                    self.report.deleted += 1;
                 }
                 self.versions.push(record_of(&e, None));
             }
@@ -259,7 +282,7 @@ impl Engine<'_> {
                 }
                 if !self.opts.dry_run {
                     self.progress.queue_read(e.size);
-                    self.backlog.push_back(HashJob { entry: e });
+                    self.backlog.push_back(HashJob { entry: e, is_new });
                 }
             }
         }
@@ -274,6 +297,8 @@ impl Engine<'_> {
                     None => tree.clone(),
                 };
                 self.protected.push((tree, rel));
+                // Seen, but not read: scanned, and neither new, changed nor unchanged.
+                self.report.scanned += 1;
                 self.error(path, message);
             }
             ScanEvent::Skipped { tree, rel, why } => {
@@ -285,12 +310,12 @@ impl Engine<'_> {
 
     fn on_read(&mut self, job: HashJob, result: std::result::Result<ReadFile, String>) {
         self.reading -= 1;
-        let e = job.entry;
+        let (e, is_new) = (job.entry, job.is_new);
         let r = match result {
             Ok(r) => r,
             Err(msg) => {
                 self.progress.read_done(e.size);
-                self.error(display(&e.tree, &e.rel), msg);
+                self.file_error(is_new, display(&e.tree, &e.rel), msg);
                 // The old version (if any) stays current: never taken as deleted.
                 return;
             }
@@ -310,16 +335,16 @@ impl Engine<'_> {
         }
         if let Some(w) = self.pending.get_mut(&r.hash) {
             self.report.deduplicated += 1;
-            w.versions.push(rec);
+            w.versions.push((rec, is_new));
             return;
         }
         if r.size <= self.opts.threshold {
-            self.add_to_bundle(rec, &e.abs, r.bytes);
+            self.add_to_bundle(rec, is_new, &e.abs, r.bytes);
         } else {
             self.pending.insert(
                 r.hash,
                 Waiting {
-                    versions: vec![rec],
+                    versions: vec![(rec, is_new)],
                 },
             );
             self.send_upload(Upload::File {
@@ -330,7 +355,13 @@ impl Engine<'_> {
         }
     }
 
-    fn add_to_bundle(&mut self, rec: VersionRecord, source: &Path, bytes: Option<Vec<u8>>) {
+    fn add_to_bundle(
+        &mut self,
+        rec: VersionRecord,
+        is_new: bool,
+        source: &Path,
+        bytes: Option<Vec<u8>>,
+    ) {
         if self.bundle.is_none() {
             self.bundle_seq += 1;
             let path = self.opts.staging_dir.join(format!(
@@ -369,11 +400,12 @@ impl Engine<'_> {
                 self.pending.insert(
                     hash,
                     Waiting {
-                        versions: vec![rec],
+                        versions: vec![(rec, is_new)],
                     },
                 );
             }
-            Ok(_) => self.error(
+            Ok(_) => self.file_error(
+                is_new,
                 rec.display_path(),
                 "changed while being read; it will be tried again at the next sync".into(),
             ),
@@ -381,7 +413,7 @@ impl Engine<'_> {
                 if e.kind() == std::io::ErrorKind::NotFound
                     || e.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                self.error(rec.display_path(), crate::error::io_message(&e))
+                self.file_error(is_new, rec.display_path(), crate::error::io_message(&e))
             }
             Err(e) => {
                 self.fatal = Some(Error::Io {
@@ -454,7 +486,7 @@ impl Engine<'_> {
             let _ = std::fs::remove_file(t);
         }
         self.progress.upload_done(size);
-        let waiting: Vec<VersionRecord> = contents
+        let waiting: Vec<(VersionRecord, bool)> = contents
             .iter()
             .filter_map(|c| self.pending.remove(&c.hash))
             .flat_map(|w| w.versions)
@@ -464,15 +496,17 @@ impl Engine<'_> {
             Err(e) => {
                 let corrupt = e.backend_kind() == Some(crate::error::BackendErrorKind::Corrupt);
                 if corrupt && kind == ArchiveKind::File {
-                    for v in &waiting {
-                        self.error(
+                    for (v, is_new) in &waiting {
+                        self.file_error(
+                            *is_new,
                             v.display_path(),
                             "changed while being uploaded; it will be tried again at the next sync"
                                 .into(),
                         );
                     }
                 } else {
-                    for v in &waiting {
+                    for (v, is_new) in &waiting {
+                        self.uncount(*is_new);
                         self.report.errors.push(FileError {
                             path: v.display_path(),
                             error: format!("not stored: {e}"),
@@ -493,9 +527,10 @@ impl Engine<'_> {
             backend: self.backend.name().to_string(),
             stored_at: now_secs(),
         };
+        let versions: Vec<VersionRecord> = waiting.into_iter().map(|(v, _)| v).collect();
         match self
             .catalog
-            .commit_archive(&archive, &contents, &waiting, self.snapshot)
+            .commit_archive(&archive, &contents, &versions, self.snapshot)
         {
             Ok(_) => {
                 self.changed_anything = true;
@@ -796,11 +831,13 @@ pub fn sync(
     let changed = engine.changed_anything;
     let mut report = engine.report;
     let catalog = engine.catalog;
-    catalog.finish_snapshot(snapshot, now_secs())?;
-    if changed {
-        catalog.set_meta("catalog_backup_pending", "1")?;
+    // Owed before the snapshot is complete, so that no kill can drop it. A resumed snapshot
+    // holds what the killed run recorded: that is owed a copy too.
+    if changed || resumed {
+        catalog.set_meta(BACKUP_PENDING, "1")?;
     }
-    if catalog.meta("catalog_backup_pending")?.as_deref() == Some("1") {
+    catalog.finish_snapshot(snapshot, now_secs())?;
+    if catalog.meta(BACKUP_PENDING)?.as_deref() == Some("1") {
         let id = backup_catalog(opts, backend, catalog)?;
         report.archives_uploaded += 1;
         report.catalog_backup = Some(id);
@@ -812,7 +849,11 @@ pub fn sync(
     Ok(report)
 }
 
-/// Stores a consistent copy of the catalog in the backend and records it.
+/// Meta key: "1" while the catalog has changes that no copy in the backend holds.
+const BACKUP_PENDING: &str = "catalog_backup_pending";
+
+/// Stores a consistent copy of the catalog in the backend and records it. The catalog owes a
+/// copy until then, whatever stops this midway.
 pub fn backup_catalog(
     opts: &SyncOptions,
     backend: &dyn Backend,
@@ -823,14 +864,22 @@ pub fn backup_catalog(
         .staging_dir
         .join(format!("catalog-{}.sqlite3", std::process::id()));
     let _ = std::fs::remove_file(&copy);
-    // The copy says no backup is pending: it is the backup.
-    catalog.set_meta("catalog_backup_pending", "0")?;
     let result = (|| {
         catalog.backup_to(&copy)?;
+        // The copy says no backup is pending: it is the backup.
+        Catalog::open(&copy)?.set_meta(BACKUP_PENDING, "0")?;
         let file = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
         let (hash, size) = crate::hash::tree_hash_reader(std::io::BufReader::new(file))
             .map_err(|e| Error::io(&copy, e))?;
-        let created = now_secs();
+        // `recover` takes the copy with the latest time, in seconds: each copy gets a later
+        // second than the one before, even when two syncs end within one second.
+        let last = catalog
+            .archives()?
+            .into_iter()
+            .filter(|a| a.kind == ArchiveKind::Catalog)
+            .map(|a| a.stored_at)
+            .max();
+        let created = last.map_or(now_secs(), |last| now_secs().max(last + 1));
         let id = backend.put(
             &PutMeta {
                 kind: ObjectKind::Catalog,
@@ -849,12 +898,10 @@ pub fn backup_catalog(
             backend: backend.name().to_string(),
             stored_at: created,
         })?;
+        catalog.set_meta(BACKUP_PENDING, "0")?;
         Ok(id)
     })();
     let _ = std::fs::remove_file(&copy);
-    if result.is_err() {
-        catalog.set_meta("catalog_backup_pending", "1")?;
-    }
     result
 }
 
