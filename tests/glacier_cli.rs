@@ -58,14 +58,14 @@ fn multipart_sync_and_ranged_restore_through_the_cli() {
     std::fs::write(
         d.join("s.ini"),
         format!(
-            "[global]\naws_access_key = testing\naws_secret_key = testing\naws_region_name = us-east-1\nendpoint_url = {}\ndatabase_dir = db\n\n[p]\nvault_name = strict-vault\npath = src\narchive_byte_size_threshold = 6MiB\npart_size = 1MiB\n",
+            "[global]\naws_access_key = testing\naws_secret_key = testing\naws_region_name = us-east-1\nendpoint_url = {}\ndatabase_dir = db\n\n[p]\nvault_name = strict-vault\npath = src\narchive_byte_size_threshold = 8MiB\npart_size = 1MiB\n",
             server.url()
         ),
     )
     .unwrap();
     let src = d.join("src");
     std::fs::create_dir_all(src.join("small")).unwrap();
-    // 60 files of 100 KiB: one bundle of about 6 MiB.
+    // 60 files of 100 KiB: one bundle of about 6 MiB (under the 8 MiB threshold).
     for i in 0..60 {
         std::fs::write(
             src.join(format!("small/{i:02}.bin")),
@@ -73,10 +73,10 @@ fn multipart_sync_and_ranged_restore_through_the_cli() {
         )
         .unwrap();
     }
-    // A large file: 3.5 MiB in 1 MiB parts.
+    // A large file: 9.5 MiB, its own archive, in 1 MiB parts.
     std::fs::write(
         src.join("large.bin"),
-        content(3 * (1 << 20) + (1 << 19), 99),
+        content(9 * (1 << 20) + (1 << 19), 99),
     )
     .unwrap();
 
@@ -86,7 +86,7 @@ fn multipart_sync_and_ranged_restore_through_the_cli() {
     let counters = server.counters()["counters"].clone();
     assert_eq!(
         counters["UploadMultipartPart"].as_u64(),
-        Some(4 + 6),
+        Some(10 + 6),
         "the large file and the bundle go up in 1 MiB parts: {counters}"
     );
 
