@@ -21,8 +21,14 @@ impl std::fmt::Debug for AwsOptions {
         f.debug_struct("AwsOptions")
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
-            .field("access_key", &self.access_key.as_ref().map(|_| "** redacted **"))
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "** redacted **"))
+            .field(
+                "access_key",
+                &self.access_key.as_ref().map(|_| "** redacted **"),
+            )
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "** redacted **"),
+            )
             .field("profile", &self.profile)
             .finish()
     }
@@ -132,14 +138,28 @@ fn status_of<R: std::fmt::Debug>(raw: &R) -> Option<u16> {
 /// Maps an AWS error code and HTTP status to a kind.
 pub fn classify(code: &str, status: Option<u16>) -> BackendErrorKind {
     match code {
-        "SlowDown" | "Throttling" | "ThrottlingException" | "RequestTimeout"
-        | "RequestTimeoutException" | "InternalError" | "ServiceUnavailable"
-        | "ServiceUnavailableException" | "RequestLimitExceeded"
+        "SlowDown"
+        | "Throttling"
+        | "ThrottlingException"
+        | "RequestTimeout"
+        | "RequestTimeoutException"
+        | "InternalError"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "RequestLimitExceeded"
         | "LimitExceededException" => return BackendErrorKind::Transient,
-        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "AccessDenied"
-        | "AccessDeniedException" | "UnrecognizedClientException" | "InvalidClientTokenId"
+        "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "AccessDenied"
+        | "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
         | "MissingAuthenticationTokenException" => return BackendErrorKind::Auth,
-        "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" | "NotFound"
+        "NoSuchKey"
+        | "NoSuchBucket"
+        | "NoSuchUpload"
+        | "NotFound"
         | "ResourceNotFoundException" => return BackendErrorKind::NotFound,
         "InvalidObjectState" => return BackendErrorKind::NotWarm,
         "PreconditionFailed" => return BackendErrorKind::AlreadyExists,
@@ -182,16 +202,28 @@ mod tests {
             ..Default::default()
         };
         let s = format!("{o:?}");
-        assert!(!s.contains("AKIAEXAMPLEKEY") && !s.contains("TopSecretValue"), "{s}");
+        assert!(
+            !s.contains("AKIAEXAMPLEKEY") && !s.contains("TopSecretValue"),
+            "{s}"
+        );
     }
 
     #[test]
     fn classification() {
         assert_eq!(classify("SlowDown", Some(503)), BackendErrorKind::Transient);
         assert_eq!(classify("", Some(502)), BackendErrorKind::Transient);
-        assert_eq!(classify("InvalidAccessKeyId", Some(403)), BackendErrorKind::Auth);
-        assert_eq!(classify("NoSuchBucket", Some(404)), BackendErrorKind::NotFound);
-        assert_eq!(classify("InvalidObjectState", Some(403)), BackendErrorKind::NotWarm);
+        assert_eq!(
+            classify("InvalidAccessKeyId", Some(403)),
+            BackendErrorKind::Auth
+        );
+        assert_eq!(
+            classify("NoSuchBucket", Some(404)),
+            BackendErrorKind::NotFound
+        );
+        assert_eq!(
+            classify("InvalidObjectState", Some(403)),
+            BackendErrorKind::NotWarm
+        );
         assert_eq!(classify("", Some(400)), BackendErrorKind::Permanent);
     }
 }

@@ -40,10 +40,7 @@ impl LocalBackend {
     /// Maps an id to a path under the root, refusing anything that could leave it.
     fn path_of(&self, id: &str) -> Result<PathBuf> {
         let rel = Path::new(id);
-        let safe = !id.is_empty()
-            && rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)));
+        let safe = !id.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !safe {
             return Err(self.err(
                 BackendErrorKind::Permanent,
@@ -154,7 +151,10 @@ impl Backend for LocalBackend {
             .metadata()
             .map_err(|e| self.io_err("reading", &path, e))?
             .len();
-        let range = range.unwrap_or(ByteRange { start: 0, end: size });
+        let range = range.unwrap_or(ByteRange {
+            start: 0,
+            end: size,
+        });
         if range.end > size || range.start > range.end {
             return Err(self.err(
                 BackendErrorKind::Permanent,

@@ -168,7 +168,12 @@ fn ranged_reads(b: &dyn Backend, opts: &SuiteOptions, dir: &Path) {
     let id = b
         .put(&meta_for(ObjectKind::Bundle, &data), &src)
         .expect("put");
-    for (start, end) in [(0, 1), (10, 5000), ((1 << 20) - 3, (1 << 20) + 3), (0, data.len())] {
+    for (start, end) in [
+        (0, 1),
+        (10, 5000),
+        ((1 << 20) - 3, (1 << 20) + 3),
+        (0, data.len()),
+    ] {
         let r = ByteRange {
             start: start as u64,
             end: end as u64,
@@ -195,7 +200,9 @@ fn changed_source_is_refused(b: &dyn Backend, dir: &Path) {
     let mut other = data.clone();
     other[4000] ^= 0xff;
     let src = write_source(dir, "changed", &other);
-    let err = b.put(&meta, &src).expect_err("put of bytes that differ from meta");
+    let err = b
+        .put(&meta, &src)
+        .expect_err("put of bytes that differ from meta");
     assert_eq!(
         err.backend_kind(),
         Some(BackendErrorKind::Corrupt),
@@ -262,6 +269,10 @@ fn deletion(b: &dyn Backend, opts: &SuiteOptions, dir: &Path) {
     }
     if opts.missing_is_not_found {
         let err = b.delete(&id).expect_err("second delete");
-        assert_eq!(err.backend_kind(), Some(BackendErrorKind::NotFound), "{err}");
+        assert_eq!(
+            err.backend_kind(),
+            Some(BackendErrorKind::NotFound),
+            "{err}"
+        );
     }
 }
