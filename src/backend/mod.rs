@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod local;
 pub mod retry;
+pub mod s3;
 pub mod testsuite;
 
 use crate::error::Result;
