@@ -103,7 +103,13 @@ where
             let code = e.code().unwrap_or("");
             let status = status_of(se.raw());
             let kind = classify(code, status);
-            let msg = e.message().unwrap_or("");
+            // An answer the SDK could not read (say, a header it failed to parse) comes as an
+            // "unhandled" error with neither code nor message: its cause is in the source chain.
+            let msg = match e.message() {
+                Some(m) => m.to_string(),
+                None if code.is_empty() => e.source().map(source_chain).unwrap_or_default(),
+                None => String::new(),
+            };
             (
                 kind,
                 format!(

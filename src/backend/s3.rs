@@ -482,16 +482,8 @@ impl S3Backend {
             return Ok(());
         }
         let class = self.class_for(meta.kind).to_string();
-        let (upload_id, stored) = match self.find_upload(key, &class).await? {
-            Some(upload_id) => {
-                let stored = self.list_parts(key, &upload_id).await?;
-                log::debug(&format!(
-                    "{}: resuming upload with {} part(s) stored",
-                    self.url(key),
-                    stored.len()
-                ));
-                (upload_id, stored)
-            }
+        let (upload_id, stored) = match self.resumable(key, &class).await? {
+            Some(resumed) => resumed,
             None => (self.create_upload(key, &class).await?, HashMap::new()),
         };
         let job = PartsJob {
@@ -529,23 +521,25 @@ impl S3Backend {
                 .send()
                 .await
         };
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = self.sdk_err("completing the upload of", key, e);
-                match err.backend_kind() {
-                    Some(BackendErrorKind::AlreadyExists) => {
-                        // Someone stored it meanwhile; ours is not needed.
-                        self.abort_upload(key, &upload_id).await;
-                        self.accept_existing(key, meta.size).await
-                    }
-                    // Completed by an earlier attempt whose answer was lost.
-                    Some(BackendErrorKind::NotFound) if self.head(key).await?.is_some() => {
-                        self.accept_existing(key, meta.size).await
-                    }
-                    _ => Err(err),
-                }
+        let err = match answer {
+            Ok(_) => return Ok(()),
+            Err(e) => self.sdk_err("completing the upload of", key, e),
+        };
+        if err.backend_kind() == Some(BackendErrorKind::AlreadyExists) {
+            // Stored meanwhile by someone else: ours is not needed.
+            self.abort_upload(key, &upload_id).await;
+            return self.accept_existing(key, meta.size).await;
+        }
+        // The object may still be there: completed by an earlier attempt whose answer was lost
+        // (NoSuchUpload now), or by this one with an answer the SDK could not read (moto 5.2.1
+        // names the XML root CompleteMultipartUploadResponse). The service shows which.
+        match self.head(key).await {
+            Ok(Some(head)) => {
+                check_existing_size(&self.url(key), head.content_length(), meta.size)?;
+                log::debug(&format!("{}: stored, although {err}", self.url(key)));
+                Ok(())
             }
+            _ => Err(err),
         }
     }
 
@@ -657,16 +651,41 @@ impl S3Backend {
             .collect())
     }
 
-    /// The newest incomplete upload of `key` that this backend could have started.
-    async fn find_upload(&self, key: &str, class: &str) -> Result<Option<String>> {
-        let uploads = self.list_uploads(key).await?;
-        Ok(uploads
+    /// The newest incomplete upload of `key` that this backend could have started, with the
+    /// parts it holds. Resuming only saves work: when an upload cannot be resumed for a reason
+    /// a retry will not fix (gone meanwhile, a listing the SDK cannot read), a new one is
+    /// started, and [`Backend::cleanup`] later aborts the old one.
+    async fn resumable(
+        &self,
+        key: &str,
+        class: &str,
+    ) -> Result<Option<(String, HashMap<i32, StoredPart>)>> {
+        let newest = self
+            .list_uploads(key)
+            .await?
             .into_iter()
             .filter(|u| {
                 u.key == key && u.sha256 && u.storage_class.as_deref().is_none_or(|c| c == class)
             })
-            .max_by_key(|u| u.initiated)
-            .map(|u| u.upload_id))
+            .max_by_key(|u| u.initiated);
+        let Some(upload) = newest else {
+            return Ok(None);
+        };
+        match self.list_parts(key, &upload.upload_id).await {
+            Ok(stored) => {
+                log::debug(&format!(
+                    "{}: resuming an upload with {} part(s) stored",
+                    self.url(key),
+                    stored.len()
+                ));
+                Ok(Some((upload.upload_id, stored)))
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                log::debug(&format!("{e}; starting a new upload"));
+                Ok(None)
+            }
+        }
     }
 
     /// Incomplete multipart uploads whose key starts with `prefix`.
