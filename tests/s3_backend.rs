@@ -22,7 +22,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1 << 20;
@@ -140,32 +141,57 @@ fn http(
     Ok((status, body))
 }
 
-/// A relay to a moto server that renames the root element of ListParts answers: moto (5.2.1
-/// to 5.2.5 at least) calls it `ListPartsResponse` where S3 says `ListPartsResult`, and the
-/// Rust SDK refuses anything else, so no SDK client can list the parts of an upload on moto.
-/// moto closes every connection after one answer, which keeps the relay simple.
-struct ListPartsFix {
+/// A relay in front of a moto server, for two things moto cannot do alone:
+/// - It renames the root element of ListParts answers: moto (5.2.1 to 5.2.5 at least) calls it
+///   `ListPartsResponse` where S3 says `ListPartsResult`, and the Rust SDK refuses anything
+///   else, so no SDK client can list the parts of an upload on moto.
+/// - It counts the requests in flight at the server, as the server sees them.
+///
+/// moto closes every connection after one answer (so the SDK opens one per request), which
+/// keeps the relay simple: one connection, one request.
+struct Relay {
     url: String,
+    peak: Arc<AtomicUsize>,
 }
 
-impl ListPartsFix {
-    fn start(upstream: &str) -> ListPartsFix {
+impl Relay {
+    fn start(upstream: &str) -> Relay {
         let upstream = upstream.trim_start_matches("http://").to_string();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let active = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let counters = (Arc::clone(&active), Arc::clone(&peak));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let upstream = upstream.clone();
+                let (active, peak) = (Arc::clone(&counters.0), Arc::clone(&counters.1));
+                let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = relay(client, &upstream);
+                    let _ = relay(client, &upstream, &active);
                 });
             }
         });
-        ListPartsFix { url }
+        Relay { url, peak }
+    }
+
+    /// Most requests the server had in flight at once.
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 }
 
-fn relay(client: TcpStream, upstream: &str) -> std::io::Result<()> {
+/// Relays one request; it stops counting as in flight once the server has answered, before
+/// the client can see the answer and send the next.
+fn relay(client: TcpStream, upstream: &str, active: &AtomicUsize) -> std::io::Result<()> {
+    let answer = forward(&client, upstream);
+    active.fetch_sub(1, Ordering::SeqCst);
+    (&client).write_all(&fix_list_parts_root(answer?))?;
+    client.shutdown(std::net::Shutdown::Both)
+}
+
+fn forward(client: &TcpStream, upstream: &str) -> std::io::Result<Vec<u8>> {
     let server = TcpStream::connect(upstream)?;
     let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
     std::thread::spawn(move || {
@@ -173,8 +199,7 @@ fn relay(client: TcpStream, upstream: &str) -> std::io::Result<()> {
     });
     let mut answer = Vec::new();
     (&server).read_to_end(&mut answer)?;
-    (&client).write_all(&fix_list_parts_root(answer))?;
-    client.shutdown(std::net::Shutdown::Both)
+    Ok(answer)
 }
 
 fn fix_list_parts_root(answer: Vec<u8>) -> Vec<u8> {
@@ -992,7 +1017,7 @@ fn an_interrupted_multipart_upload_resumes_without_resending_parts() {
     let Some(moto) = shared_moto() else {
         return;
     };
-    let f = Fixture::on(&ListPartsFix::start(&moto).url, "resume");
+    let f = Fixture::on(&Relay::start(&moto).url, "resume");
     // moto lists every incomplete upload as STANDARD whatever its class, and the backend only
     // resumes uploads of the class it would write: so this runs in STANDARD.
     let data = content(4 * 5 * MIB + 123_457, 8);
@@ -1034,7 +1059,7 @@ fn a_file_changed_before_resuming_is_refused_and_its_upload_aborted() {
     let Some(moto) = shared_moto() else {
         return;
     };
-    let f = Fixture::on(&ListPartsFix::start(&moto).url, "changed");
+    let f = Fixture::on(&Relay::start(&moto).url, "changed");
     let data = content(3 * 5 * MIB + 99, 9);
     let meta = meta_for(ObjectKind::File, &data);
     let src = f.source("changed", &data);
@@ -1107,9 +1132,11 @@ fn cleanup_aborts_our_stale_uploads_only() {
 
 #[test]
 fn requests_in_flight_stay_within_the_backend_wide_limit() {
-    let Some(f) = Fixture::shared("limit") else {
+    let Some(moto) = shared_moto() else {
         return;
     };
+    let relay = Relay::start(&moto);
+    let f = Fixture::on(&relay.url, "limit");
     let b = S3Backend::new(S3Options {
         concurrency: 2,
         ..f.options("STANDARD")
@@ -1134,6 +1161,11 @@ fn requests_in_flight_stay_within_the_backend_wide_limit() {
     assert_eq!(
         st.peak_in_flight, 2,
         "at most `concurrency` requests (and part buffers) at once, and that many used: {st:?}"
+    );
+    assert!(
+        relay.peak() <= 2,
+        "the server saw {} requests at once",
+        relay.peak()
     );
     for (id, (_, _, data)) in ids.iter().zip(&objects) {
         assert!(read_all(&b, id, None).unwrap() == *data);
