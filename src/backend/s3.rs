@@ -1581,6 +1581,59 @@ mod tests {
         );
     }
 
+    fn offline(storage_class: &str) -> Result<S3Backend> {
+        S3Backend::new(S3Options {
+            aws: AwsOptions {
+                region: Some("eu-west-1".into()),
+                endpoint_url: Some("http://127.0.0.1:9".into()),
+                access_key: Some("AKIDEXAMPLE".into()),
+                secret_key: Some("SecretNeverShown".into()),
+                profile: None,
+            },
+            bucket: "b".into(),
+            prefix: "pictures".into(),
+            storage_class: storage_class.into(),
+            ..S3Options::default()
+        })
+    }
+
+    #[test]
+    fn options_are_checked_and_shown_without_secrets() {
+        let b = offline("deep_archive").unwrap();
+        assert_eq!(
+            b.describe(),
+            "s3://b/pictures/ (storage class DEEP_ARCHIVE, region eu-west-1)"
+        );
+        for (class, cold) in [
+            ("DEEP_ARCHIVE", true),
+            ("GLACIER", true),
+            ("GLACIER_IR", false),
+            ("STANDARD_IA", false),
+            ("STANDARD", false),
+        ] {
+            let b = offline(class).unwrap();
+            assert_eq!(b.needs_warm_up(ObjectKind::File), cold, "{class}");
+            assert_eq!(b.needs_warm_up(ObjectKind::Bundle), cold, "{class}");
+            assert!(!b.needs_warm_up(ObjectKind::Catalog), "{class}");
+        }
+        let err = offline("COLD").err().unwrap();
+        assert!(err.to_string().contains("COLD"), "{err}");
+        let err = S3Backend::new(S3Options::default()).err().unwrap();
+        assert!(err.to_string().contains("bucket"), "{err}");
+        let shown = format!("{:?}", offline_options());
+        assert!(!shown.contains("SecretNeverShown"), "{shown}");
+    }
+
+    fn offline_options() -> S3Options {
+        S3Options {
+            aws: AwsOptions {
+                secret_key: Some("SecretNeverShown".into()),
+                ..AwsOptions::default()
+            },
+            ..S3Options::default()
+        }
+    }
+
     #[test]
     fn prefixes() {
         assert_eq!(normalize_prefix("pictures/"), "pictures/");
