@@ -26,7 +26,7 @@ use super::{
     parse_object_key,
 };
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::hash::{Hash32, MIB, combine_tree_hashes, sha256};
+use crate::hash::{Hash32, MIB, TreeHasher, sha256, tree_hash};
 use crate::log;
 use aws_runtime::auth::PayloadSigningOverride;
 use aws_sdk_s3::Client;
@@ -429,7 +429,12 @@ impl S3Backend {
     ) -> Result<()> {
         let slot = self.limiter.acquire().await;
         let part = read_part(file, source, meta, 0, meta.size, false)?;
-        let tree = combine_tree_hashes(&part.leaves);
+        // Up to one leaf, the tree hash is the plain SHA-256.
+        let tree = if meta.size <= MIB {
+            part.sha256
+        } else {
+            tree_hash(&part.data)
+        };
         if tree != meta.tree_hash {
             return Err(changed(
                 source,
@@ -548,7 +553,8 @@ impl S3Backend {
         let size = job.meta.size;
         let parts = size.div_ceil(job.part_size) as usize;
         let stop_after = self.stop_after_parts.load(Ordering::SeqCst);
-        let mut leaves: Vec<Hash32> = Vec::with_capacity(size.div_ceil(MIB) as usize);
+        // Parts are read in order, so one streaming tree hash covers the whole object.
+        let mut tree = TreeHasher::new();
         let mut checksums: Vec<String> = Vec::with_capacity(parts);
         let mut etags: Vec<Option<String>> = vec![None; parts];
         let mut failure: Option<Error> = None;
@@ -583,7 +589,7 @@ impl S3Backend {
                     break;
                 }
             };
-            leaves.extend_from_slice(&part.leaves);
+            tree.update(&part.data);
             let checksum = base64(&part.sha256.0);
             checksums.push(checksum.clone());
             if let Some(p) = stored.filter(|p| p.matches(len, &checksum, part.md5.as_deref())) {
@@ -629,7 +635,7 @@ impl S3Backend {
         if let Some(e) = failure {
             return Err(e);
         }
-        let tree = combine_tree_hashes(&leaves);
+        let tree = tree.finish();
         if tree != job.meta.tree_hash {
             return Err(changed(
                 job.source,
@@ -1238,9 +1244,6 @@ impl StoredPart {
 struct PartData {
     data: Vec<u8>,
     sha256: Hash32,
-    /// SHA-256 of each 1 MiB leaf: parts start at MiB multiples, so the leaves of all parts
-    /// in order are the leaves of the object's tree hash.
-    leaves: Vec<Hash32>,
     md5: Option<String>,
 }
 
@@ -1261,17 +1264,11 @@ fn read_part(
             Error::io(source, e)
         }
     })?;
-    let leaves: Vec<Hash32> = data.chunks(MIB as usize).map(sha256).collect();
-    let sha = match leaves.as_slice() {
-        [] => sha256(&[]),
-        [one] => *one,
-        _ => sha256(&data),
-    };
+    let sha = sha256(&data);
     let md5 = want_md5.then(|| hex::encode(Md5::digest(&data)));
     Ok(PartData {
         data,
         sha256: sha,
-        leaves,
         md5,
     })
 }
@@ -1390,7 +1387,7 @@ fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-/// Whole MiB (so part boundaries fall on tree-hash leaves), within S3's part limits.
+/// Whole MiB, within S3's part limits.
 fn normalize_part_size(part_size: u64) -> u64 {
     (part_size.div_ceil(MIB) * MIB).clamp(MIN_PART_SIZE, MAX_PART_SIZE)
 }
@@ -1530,7 +1527,7 @@ mod tests {
     }
 
     #[test]
-    fn part_digests_rebuild_the_tree_hash() {
+    fn parts_are_read_at_their_offsets_and_hashed() {
         let data = crate::backend::testsuite::content((3 << 20) + 77, 5);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
@@ -1538,25 +1535,21 @@ mod tests {
         let file = File::open(&path).unwrap();
         let meta = PutMeta {
             kind: ObjectKind::File,
-            tree_hash: crate::hash::tree_hash(&data),
+            tree_hash: tree_hash(&data),
             size: data.len() as u64,
             profile: "p".into(),
             created: 0,
         };
-        let mut leaves = Vec::new();
-        for (offset, len) in [(0, 2 * MIB), (2 * MIB, MIB + 77)] {
+        for (offset, len) in [(0, 2 * MIB), (2 * MIB, MIB + 77), (5, 10)] {
             let part = read_part(&file, &path, &meta, offset, len, true).unwrap();
             let slice = &data[offset as usize..(offset + len) as usize];
+            assert!(part.data == slice);
             assert_eq!(part.sha256, sha256(slice));
             assert_eq!(part.md5.unwrap(), hex::encode(Md5::digest(slice)));
-            leaves.extend(part.leaves);
         }
-        assert_eq!(combine_tree_hashes(&leaves), meta.tree_hash);
-        let small = read_part(&file, &path, &meta, 0, 10, false).unwrap();
-        assert_eq!(small.sha256, sha256(&data[..10]));
         assert_eq!(
-            combine_tree_hashes(&small.leaves),
-            crate::hash::tree_hash(&data[..10])
+            read_part(&file, &path, &meta, 0, 10, false).unwrap().md5,
+            None
         );
         let err = read_part(&file, &path, &meta, data.len() as u64 - 5, 10, false)
             .err()
