@@ -195,7 +195,8 @@ pub fn classify(code: &str, status: Option<u16>) -> BackendErrorKind {
     }
 }
 
-fn source_chain(err: &dyn std::error::Error) -> String {
+/// An error's message followed by those of its sources, each once.
+pub fn source_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut cur = err.source();
     while let Some(e) = cur {

@@ -324,6 +324,16 @@ impl S3Backend {
         }
     }
 
+    /// HEAD of `key`, which must exist.
+    async fn head_existing(&self, key: &str) -> Result<HeadObjectOutput> {
+        self.head(key).await?.ok_or_else(|| {
+            self.err(
+                BackendErrorKind::NotFound,
+                format!("{} does not exist", self.url(key)),
+            )
+        })
+    }
+
     /// Accepts an object found under `key` (content-addressed: same key, same bytes) when its
     /// size is the one expected.
     async fn accept_existing(&self, key: &str, size: u64) -> Result<()> {
@@ -848,12 +858,7 @@ impl S3Backend {
             }
             if r.is_empty() {
                 // HTTP cannot ask for no bytes; check the object and the range instead.
-                let head = self.head(&key).await?.ok_or_else(|| {
-                    self.err(
-                        BackendErrorKind::NotFound,
-                        format!("{} does not exist", self.url(&key)),
-                    )
-                })?;
+                let head = self.head_existing(&key).await?;
                 let size = head.content_length().unwrap_or(0).max(0) as u64;
                 if r.end > size {
                     return Err(self.outside(&key, r, size));
@@ -950,7 +955,7 @@ impl S3Backend {
     }
 
     fn body_err(&self, key: &str, written: u64, expected: u64, e: &dyn std::error::Error) -> Error {
-        let text = error_chain(e);
+        let text = aws::source_chain(e);
         let kind = if text.to_ascii_lowercase().contains("checksum mismatch") {
             BackendErrorKind::Corrupt
         } else {
@@ -967,12 +972,7 @@ impl S3Backend {
 
     async fn warm_up_async(&self, id: &str, tier: Tier, ticket: Option<&str>) -> Result<WarmState> {
         let key = self.key(id)?;
-        let head = self.head(&key).await?.ok_or_else(|| {
-            self.err(
-                BackendErrorKind::NotFound,
-                format!("{} does not exist", self.url(&key)),
-            )
-        })?;
+        let head = self.head_existing(&key).await?;
         let class = head
             .storage_class()
             .map(|c| c.as_str())
@@ -1091,12 +1091,7 @@ impl S3Backend {
     async fn delete_async(&self, id: &str) -> Result<()> {
         let key = self.key(id)?;
         // S3 deletes a missing key without complaint; the trait wants NotFound.
-        if self.head(&key).await?.is_none() {
-            return Err(self.err(
-                BackendErrorKind::NotFound,
-                format!("{} does not exist", self.url(&key)),
-            ));
-        }
+        self.head_existing(&key).await?;
         let _slot = self.limiter.acquire().await;
         self.client
             .delete_object()
@@ -1355,20 +1350,6 @@ fn backend_message(err: &Error) -> String {
         Error::Backend { message, .. } => message.clone(),
         other => other.to_string(),
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        cur = e.source();
-    }
-    text
 }
 
 /// Whether an endpoint other than AWS's is configured (settings, `AWS_ENDPOINT_URL`, the
