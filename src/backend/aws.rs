@@ -86,6 +86,10 @@ where
 {
     let (kind, detail) = match &err {
         SdkError::TimeoutError(_) => (BackendErrorKind::Transient, "timed out".to_string()),
+        SdkError::DispatchFailure(d) if d.is_other() && is_credentials_failure(&err) => (
+            BackendErrorKind::Auth,
+            format!("no usable AWS credentials: {}", source_chain(&err)),
+        ),
         SdkError::DispatchFailure(d) => (
             if d.is_user() {
                 BackendErrorKind::Permanent
@@ -103,7 +107,13 @@ where
             let code = e.code().unwrap_or("");
             let status = status_of(se.raw());
             let kind = classify(code, status);
-            let msg = e.message().unwrap_or("");
+            // An answer the SDK could not read (say, a header it failed to parse) comes as an
+            // "unhandled" error with neither code nor message: its cause is in the source chain.
+            let msg = match e.message() {
+                Some(m) => m.to_string(),
+                None if code.is_empty() => e.source().map(source_chain).unwrap_or_default(),
+                None => String::new(),
+            };
             (
                 kind,
                 format!(
@@ -121,6 +131,14 @@ where
         _ => (BackendErrorKind::Permanent, source_chain(&err)),
     };
     Error::backend(backend, kind, format!("{what}: {detail}"))
+}
+
+/// Whether a request could not be sent because the credential chain failed (no credentials
+/// anywhere, an expired SSO login, a broken profile). A provider that timed out may work on a
+/// retry, so that one does not count.
+fn is_credentials_failure(err: &dyn std::error::Error) -> bool {
+    let chain = source_chain(err).to_ascii_lowercase();
+    chain.contains("credential") && !chain.contains("timed out")
 }
 
 fn status_of<R: std::fmt::Debug>(raw: &R) -> Option<u16> {
@@ -177,7 +195,8 @@ pub fn classify(code: &str, status: Option<u16>) -> BackendErrorKind {
     }
 }
 
-fn source_chain(err: &dyn std::error::Error) -> String {
+/// An error's message followed by those of its sources, each once.
+pub fn source_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut cur = err.source();
     while let Some(e) = cur {
@@ -206,6 +225,39 @@ mod tests {
             !s.contains("AKIAEXAMPLEKEY") && !s.contains("TopSecretValue"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn credential_chain_failures_are_recognised() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let chain = |a, b| E(a, Some(Box::new(E(b, None))));
+        assert!(is_credentials_failure(&chain(
+            "dispatch failure",
+            "an error occurred while loading credentials"
+        )));
+        assert!(is_credentials_failure(&chain(
+            "other",
+            "the credential provider was not enabled"
+        )));
+        assert!(!is_credentials_failure(&chain(
+            "dispatch failure",
+            "credentials provider timed out after 5 seconds"
+        )));
+        assert!(!is_credentials_failure(&chain(
+            "io error",
+            "connection refused"
+        )));
     }
 
     #[test]

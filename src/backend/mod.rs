@@ -12,6 +12,7 @@ pub mod aws;
 pub mod glacier;
 pub mod local;
 pub mod retry;
+pub mod s3;
 pub mod testsuite;
 
 use crate::error::Result;

@@ -44,6 +44,7 @@ pub fn open_backend(p: &Profile) -> Result<Box<dyn Backend>> {
 
 fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<dyn Backend>> {
     use crate::backend::glacier::{GlacierBackend, GlacierOptions};
+    use crate::backend::s3::{S3Backend, S3Options};
     match b {
         BackendSettings::Glacier { vault } => Ok(Box::new(Retrying::new(
             GlacierBackend::new(GlacierOptions {
@@ -55,11 +56,24 @@ fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<d
             ATTEMPTS,
             base,
         ))),
-        _ => Err(Error::Usage(format!(
-            "{}: the {} backend is not available in this build",
-            p.name,
-            b.kind()
+        BackendSettings::S3 {
+            bucket,
+            prefix,
+            storage_class,
+        } => Ok(Box::new(Retrying::new(
+            S3Backend::new(S3Options {
+                aws: p.aws.clone(),
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                storage_class: storage_class.clone(),
+                part_size: p.part_size,
+                concurrency: p.concurrency,
+                ..S3Options::default()
+            })?,
+            ATTEMPTS,
+            base,
         ))),
+        BackendSettings::Local { dir } => Ok(Box::new(LocalBackend::new(dir))),
     }
 }
 
