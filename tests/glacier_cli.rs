@@ -6,21 +6,10 @@
 mod glacier_server;
 
 use glacier_server::Server;
+use glaciersync::backend::testsuite::content;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn content(len: usize, seed: u32) -> Vec<u8> {
-    let mut x: u32 = 0x9E37_79B9 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as u8
-        })
-        .collect()
-}
 
 fn run(dir: &Path, args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_glaciersync"))

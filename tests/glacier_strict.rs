@@ -8,8 +8,8 @@
 use glaciersync::backend::aws::AwsOptions;
 use glaciersync::backend::glacier::{GlacierBackend, GlacierOptions, parse_description};
 use glaciersync::backend::retry::Retrying;
-use glaciersync::backend::testsuite::{self, SuiteOptions, content, read_back};
-use glaciersync::backend::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta, Tier, WarmState};
+use glaciersync::backend::testsuite::{self, SuiteOptions, content, meta_for, read_back};
+use glaciersync::backend::{Backend, ByteRange, ListOutcome, ObjectKind, Tier, WarmState};
 use glaciersync::error::BackendErrorKind;
 use glaciersync::hash::{MIB, tree_hash};
 use serde_json::{Value, json};
@@ -65,16 +65,6 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, data).unwrap();
     p
-}
-
-fn meta(kind: ObjectKind, data: &[u8]) -> PutMeta {
-    PutMeta {
-        kind,
-        tree_hash: tree_hash(data),
-        size: data.len() as u64,
-        profile: "strict".into(),
-        created: 1_795_687_200,
-    }
 }
 
 fn quick_opts() -> SuiteOptions {
@@ -168,7 +158,7 @@ fn describe_and_descriptions() {
     let dir = tempdir();
     let data = content(3 * M + 5, 1);
     let src = write(dir.path(), "f", &data);
-    let mut m = meta(ObjectKind::File, &data);
+    let mut m = meta_for(ObjectKind::File, &data);
     m.profile = "Fotos für Oma 📷".into();
     let id = b.put(&m, &src).unwrap();
     let state = server.state(&vault);
@@ -186,7 +176,7 @@ fn describe_and_descriptions() {
     assert_eq!(archive["tree_hash"], m.tree_hash.to_hex());
     // Empty objects cannot be archives.
     let empty = write(dir.path(), "e", b"");
-    let err = b.put(&meta(ObjectKind::File, b""), &empty).unwrap_err();
+    let err = b.put(&meta_for(ObjectKind::File, b""), &empty).unwrap_err();
     assert_eq!(
         err.backend_kind(),
         Some(BackendErrorKind::Permanent),
@@ -204,13 +194,13 @@ fn interrupted_multipart_upload_resumes_with_only_the_missing_parts() {
     let dir = tempdir();
     let data = content(5 * M + 100, 2); // six parts
     let src = write(dir.path(), "big", &data);
-    let m = meta(ObjectKind::File, &data);
+    let m = meta_for(ObjectKind::File, &data);
 
     // A decoy: another upload of ours in progress (other content) must not be picked.
     let other = content(2 * M + 1, 3);
     let other_src = write(dir.path(), "other", &other);
     b.set_stop_after_parts(Some(1));
-    b.put(&meta(ObjectKind::File, &other), &other_src)
+    b.put(&meta_for(ObjectKind::File, &other), &other_src)
         .unwrap_err();
 
     // The "crash": four parts sent, then the put stops.
@@ -260,7 +250,7 @@ fn resume_replaces_parts_whose_tree_hash_differs() {
     b.prepare().unwrap();
     let dir = tempdir();
     let data = content(4 * M + 9, 4); // five parts
-    let m = meta(ObjectKind::Bundle, &data);
+    let m = meta_for(ObjectKind::Bundle, &data);
     // The interrupted run read other bytes for part 1 (the file was being written then).
     let mut early = data.clone();
     early[M + 10] ^= 1;
@@ -299,7 +289,7 @@ fn changed_sources_are_corrupt_and_store_nothing() {
     b.prepare().unwrap();
     let dir = tempdir();
     let data = content(3 * M + 77, 5);
-    let m = meta(ObjectKind::File, &data);
+    let m = meta_for(ObjectKind::File, &data);
     let mut late = data.clone();
     *late.last_mut().unwrap() ^= 0x55; // detected only after every part was read
     let cases = [
@@ -333,7 +323,7 @@ fn ranged_retrieval_asks_for_an_aligned_range_smaller_than_the_archive() {
     let data = content(8 * M + 1234, 6);
     let src = write(dir.path(), "big", &data);
     let size = data.len() as u64;
-    let id = b.put(&meta(ObjectKind::Bundle, &data), &src).unwrap();
+    let id = b.put(&meta_for(ObjectKind::Bundle, &data), &src).unwrap();
     let m = MIB;
     let cases = [
         // (wanted, retrieved)
@@ -399,7 +389,7 @@ fn small_reads_from_a_big_retrieval_fetch_little_and_are_verified() {
     let dir = tempdir();
     let data = content(20 * M + 99, 13);
     let src = write(dir.path(), "big", &data);
-    let id = b.put(&meta(ObjectKind::Bundle, &data), &src).unwrap();
+    let id = b.put(&meta_for(ObjectKind::Bundle, &data), &src).unwrap();
     let ticket = warm(&b, &id, None);
     for (a, z) in [
         (3 * M + 10, 3 * M + 5000),
@@ -441,7 +431,7 @@ fn jobs_are_not_requested_twice_and_expired_ones_are_requested_again() {
     let dir = tempdir();
     let data = content(1500, 7);
     let src = write(dir.path(), "f", &data);
-    let id = b.put(&meta(ObjectKind::File, &data), &src).unwrap();
+    let id = b.put(&meta_for(ObjectKind::File, &data), &src).unwrap();
 
     let WarmState::Pending { ticket, .. } = b.warm_up(&id, None, Tier::Expedited, None).unwrap()
     else {
@@ -504,7 +494,7 @@ fn corrupted_downloads_are_refused() {
     let dir = tempdir();
     let data = content(2 * M + 3, 8);
     let src = write(dir.path(), "f", &data);
-    let id = b.put(&meta(ObjectKind::File, &data), &src).unwrap();
+    let id = b.put(&meta_for(ObjectKind::File, &data), &src).unwrap();
     let ticket = warm(&b, &id, None);
     server.control(json!({"action": "corrupt_next_output"}));
     let mut out = Vec::new();
@@ -535,7 +525,7 @@ fn a_broken_download_continues_where_it_broke_off() {
     let dir = tempdir();
     let data = content(4 * M + 10, 9);
     let src = write(dir.path(), "f", &data);
-    let id = b.put(&meta(ObjectKind::File, &data), &src).unwrap();
+    let id = b.put(&meta_for(ObjectKind::File, &data), &src).unwrap();
     let size = data.len() as u64;
     let whole = ByteRange {
         start: 0,
@@ -589,7 +579,7 @@ fn throttling_and_server_errors_are_retried() {
     let dir = tempdir();
     let data = content(3 * M + 1, 10);
     let src = write(dir.path(), "f", &data);
-    let m = meta(ObjectKind::File, &data);
+    let m = meta_for(ObjectKind::File, &data);
 
     // Alone, the backend reports the error as transient (and its own SDK does not retry).
     server.control(json!({"action": "fail", "count": 1, "operation": "DescribeVault"}));
@@ -656,7 +646,7 @@ fn parts_go_up_in_parallel_within_the_concurrency_limit() {
     let data = content(9 * M, 11);
     let src = write(dir.path(), "f", &data);
     server.control(json!({"action": "reset_counters"}));
-    b.put(&meta(ObjectKind::File, &data), &src).unwrap();
+    b.put(&meta_for(ObjectKind::File, &data), &src).unwrap();
     let max = server.counters()["max_in_flight"].as_u64().unwrap();
     assert_eq!(max, 3, "three parts at a time, never more");
 }
@@ -694,7 +684,7 @@ fn listing_knows_our_archives_and_leaves_foreign_ones_unnamed() {
     let dir = tempdir();
     let data = content(2 * M + 1, 12);
     let src = write(dir.path(), "f", &data);
-    let ours = b.put(&meta(ObjectKind::Catalog, &data), &src).unwrap();
+    let ours = b.put(&meta_for(ObjectKind::Catalog, &data), &src).unwrap();
     // Another tool's archive and another tool's unfinished upload.
     let body = b"someone else's bytes";
     let th = tree_hash(body).to_hex();
@@ -736,7 +726,7 @@ fn listing_knows_our_archives_and_leaves_foreign_ones_unnamed() {
     let mine = items.iter().find(|o| o.id == ours).unwrap();
     assert_eq!(mine.kind, Some(ObjectKind::Catalog));
     assert_eq!(mine.tree_hash, Some(tree_hash(&data)));
-    assert_eq!(mine.created, Some(1_795_687_200));
+    assert_eq!(mine.created, Some(1_790_000_000));
     assert_eq!(mine.size, data.len() as u64);
     let foreign = items.iter().find(|o| o.id != ours).unwrap();
     assert_eq!(

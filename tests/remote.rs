@@ -3,6 +3,7 @@
 //! `database_dir`. `scripts/test.sh` starts moto and sets `GLACIERSYNC_TEST_MOTO`; without it
 //! these tests skip with a note, unless `GLACIERSYNC_TEST_DISALLOW_SKIP=1` (then they fail).
 
+use glaciersync::backend::testsuite::content;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -101,18 +102,6 @@ fn write(root: &Path, rel: &str, data: &[u8]) {
     let p = root.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, data).unwrap();
-}
-
-fn content(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9E37_79B9 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as u8
-        })
-        .collect()
 }
 
 fn make_tree(root: &Path) {

@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
 use glaciersync::backend::aws::{self, AwsOptions};
 use glaciersync::backend::s3::{S3Backend, S3Options, checksum_sha256};
-use glaciersync::backend::testsuite::{self, SuiteOptions, content};
+use glaciersync::backend::testsuite::{self, SuiteOptions, content, meta_for};
 use glaciersync::backend::{
     Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState, object_key,
 };
@@ -596,16 +596,6 @@ impl Fixture {
             .filter(|(k, _)| k == key)
             .map(|(_, id)| id)
             .collect()
-    }
-}
-
-fn meta_for(kind: ObjectKind, data: &[u8]) -> PutMeta {
-    PutMeta {
-        kind,
-        tree_hash: tree_hash(data),
-        size: data.len() as u64,
-        profile: "test".into(),
-        created: 1_790_000_000,
     }
 }
 

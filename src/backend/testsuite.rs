@@ -53,7 +53,8 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn meta_for(kind: ObjectKind, data: &[u8]) -> PutMeta {
+/// Metadata for storing `data` as an object of `kind`.
+pub fn meta_for(kind: ObjectKind, data: &[u8]) -> PutMeta {
     PutMeta {
         kind,
         tree_hash: tree_hash(data),
