@@ -1,7 +1,10 @@
 //! The backend conformance suite. Every backend runs it with a few lines:
 //!
-//! ```ignore
-//! glaciersync::backend::testsuite::run_all(&backend, &SuiteOptions::default());
+//! ```
+//! use glaciersync::backend::{local::LocalBackend, testsuite};
+//! let dir = std::env::temp_dir().join(format!("glaciersync-doc-{}", std::process::id()));
+//! testsuite::run_all(&LocalBackend::new(&dir), &testsuite::SuiteOptions::default());
+//! # std::fs::remove_dir_all(&dir).ok();
 //! ```
 //!
 //! It panics (test failure) on the first broken promise of the [`Backend`] trait. Backends that
