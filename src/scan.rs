@@ -147,42 +147,74 @@ pub fn entry_from_metadata(
     }))
 }
 
-/// Walks `tree` with `threads` threads, calling `sink` for every event. Returns `false` when
-/// the root itself could not be read (nothing below it may be taken as deleted).
+/// Events gathered per walker thread and handed over in batches (one channel send per batch
+/// instead of one per entry). What is left is handed over when the thread's visitor is dropped,
+/// which happens before the walk returns.
+struct Batch<'s> {
+    events: Vec<ScanEvent>,
+    sink: &'s (dyn Fn(Vec<ScanEvent>) + Sync),
+}
+
+impl Batch<'_> {
+    const SIZE: usize = 256;
+
+    fn push(&mut self, ev: ScanEvent) {
+        self.events.push(ev);
+        if self.events.len() >= Self::SIZE {
+            (self.sink)(std::mem::replace(
+                &mut self.events,
+                Vec::with_capacity(Self::SIZE),
+            ));
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if !self.events.is_empty() {
+            (self.sink)(std::mem::take(&mut self.events));
+        }
+    }
+}
+
+/// Walks `tree` with `threads` threads, handing every event to `sink` in batches. Paths in
+/// `skip` (and everything below them) are left out. Returns `false` when the root itself could
+/// not be read (nothing below it may be taken as deleted).
 pub fn walk(
     tree: &TreeSpec,
     exclude: &Gitignore,
+    skip: &[PathBuf],
     threads: usize,
-    sink: &(dyn Fn(ScanEvent) + Sync),
+    sink: &(dyn Fn(Vec<ScanEvent>) + Sync),
 ) -> bool {
-    match std::fs::metadata(&tree.root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            sink(ScanEvent::Error {
-                tree: tree.key.clone(),
-                rel: None,
-                message: format!("{} = {}: not a directory", tree.key, tree.root.display()),
-            });
-            return false;
-        }
+    let root_error = match std::fs::metadata(&tree.root) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!(
+            "{} = {}: not a directory",
+            tree.key,
+            tree.root.display()
+        )),
         Err(e) => {
             let what = if e.kind() == std::io::ErrorKind::NotFound {
                 "path not found".to_string()
             } else {
                 crate::error::io_message(&e)
             };
-            sink(ScanEvent::Error {
-                tree: tree.key.clone(),
-                rel: None,
-                message: format!(
-                    "{} = {}: {what}; fix `{}` in the settings file",
-                    tree.key,
-                    tree.root.display(),
-                    tree.key
-                ),
-            });
-            return false;
+            Some(format!(
+                "{} = {}: {what}; fix `{}` in the settings file",
+                tree.key,
+                tree.root.display(),
+                tree.key
+            ))
         }
+    };
+    if let Some(message) = root_error {
+        sink(vec![ScanEvent::Error {
+            tree: tree.key.clone(),
+            rel: None,
+            message,
+        }]);
+        return false;
     }
     let root = tree.root.clone();
     let walker = WalkBuilder::new(&tree.root)
@@ -191,40 +223,46 @@ pub fn walk(
         .threads(threads.max(1))
         .filter_entry({
             let exclude = exclude.clone();
+            let skip = skip.to_vec();
             move |e| {
+                if e.depth() == 0 {
+                    return true;
+                }
                 let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                e.depth() == 0 || !exclude.matched(e.path(), is_dir).is_ignore()
+                !exclude.matched(e.path(), is_dir).is_ignore()
+                    && !skip.iter().any(|p| e.path() == p)
             }
         })
         .build_parallel();
     walker.run(|| {
         let root = root.clone();
+        let mut batch = Batch {
+            events: Vec::with_capacity(Batch::SIZE),
+            sink,
+        };
         Box::new(move |result| {
-            match result {
-                Ok(entry) => {
-                    if entry.depth() == 0 {
-                        return WalkState::Continue;
-                    }
-                    match entry.metadata() {
-                        Ok(meta) => {
-                            match entry_from_metadata(&tree.key, &root, entry.path(), &meta) {
-                                Ok(Some(e)) => sink(ScanEvent::Entry(e)),
-                                Ok(None) => {}
-                                Err(ev) => sink(ev),
-                            }
-                        }
-                        Err(err) => sink(ScanEvent::Error {
-                            tree: tree.key.clone(),
-                            rel: rel_bytes(&root, entry.path()),
-                            message: error_message(&err),
-                        }),
-                    }
-                }
-                Err(err) => sink(ScanEvent::Error {
+            let event = match result {
+                Ok(entry) if entry.depth() == 0 => None,
+                Ok(entry) => match entry.metadata() {
+                    Ok(meta) => match entry_from_metadata(&tree.key, &root, entry.path(), &meta) {
+                        Ok(Some(e)) => Some(ScanEvent::Entry(e)),
+                        Ok(None) => None,
+                        Err(ev) => Some(ev),
+                    },
+                    Err(err) => Some(ScanEvent::Error {
+                        tree: tree.key.clone(),
+                        rel: rel_bytes(&root, entry.path()),
+                        message: error_message(&err),
+                    }),
+                },
+                Err(err) => Some(ScanEvent::Error {
                     tree: tree.key.clone(),
                     rel: error_path(&err).and_then(|p| rel_bytes(&root, p)),
                     message: error_message(&err),
                 }),
+            };
+            if let Some(ev) = event {
+                batch.push(ev);
             }
             WalkState::Continue
         })
@@ -246,16 +284,20 @@ mod tests {
         let ex = excludes(root, &pats).unwrap();
         let found = Mutex::new(Vec::new());
         let other = Mutex::new(Vec::new());
-        walk(&tree, &ex, 2, &|ev| match ev {
-            ScanEvent::Entry(e) => found
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&e.rel).to_string()),
-            ScanEvent::Skipped { rel, why, .. } => other
-                .lock()
-                .unwrap()
-                .push(format!("skip {} {why}", String::from_utf8_lossy(&rel))),
-            ScanEvent::Error { message, .. } => other.lock().unwrap().push(message),
+        walk(&tree, &ex, &[], 2, &|batch| {
+            for ev in batch {
+                match ev {
+                    ScanEvent::Entry(e) => found
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&e.rel).to_string()),
+                    ScanEvent::Skipped { rel, why, .. } => other
+                        .lock()
+                        .unwrap()
+                        .push(format!("skip {} {why}", String::from_utf8_lossy(&rel))),
+                    ScanEvent::Error { message, .. } => other.lock().unwrap().push(message),
+                }
+            }
         });
         let mut f = found.into_inner().unwrap();
         f.sort();

@@ -171,8 +171,9 @@ impl Backend for LocalBackend {
         }
         file.seek(SeekFrom::Start(range.start))
             .map_err(|e| self.io_err("seeking", &path, e))?;
-        let copied = io::copy(&mut file.take(range.len()), out)
-            .map_err(|e| self.io_err("reading", &path, e))?;
+        // Large reads: restores pass whole bundles through here.
+        let mut reader = io::BufReader::with_capacity(1 << 20, file.take(range.len()));
+        let copied = io::copy(&mut reader, out).map_err(|e| self.io_err("reading", &path, e))?;
         if copied != range.len() {
             return Err(self.err(
                 BackendErrorKind::Corrupt,

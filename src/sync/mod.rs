@@ -127,7 +127,7 @@ enum Upload {
 }
 
 enum Event {
-    Scan(ScanEvent),
+    Scan(Vec<ScanEvent>),
     TreeDone { tree: String, ok: bool },
     ScanFinished,
     Read(HashJob, std::result::Result<ReadFile, String>),
@@ -696,15 +696,10 @@ pub fn sync(
             let excludes = &excludes;
             s.spawn(move || {
                 for (tree, ex) in trees.iter().zip(excludes) {
-                    let sink = |ev: ScanEvent| {
-                        if let ScanEvent::Entry(e) = &ev
-                            && skip.iter().any(|p| e.abs.starts_with(p))
-                        {
-                            return;
-                        }
-                        let _ = tx.send(Event::Scan(ev));
+                    let sink = |batch: Vec<ScanEvent>| {
+                        let _ = tx.send(Event::Scan(batch));
                     };
-                    let ok = scan::walk(tree, ex, readers, &sink);
+                    let ok = scan::walk(tree, ex, &skip, readers, &sink);
                     let _ = tx.send(Event::TreeDone {
                         tree: tree.key.clone(),
                         ok,
@@ -772,7 +767,11 @@ pub fn sync(
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             match ev {
-                Event::Scan(ev) => engine.on_scan_event(ev),
+                Event::Scan(batch) => {
+                    for ev in batch {
+                        engine.on_scan_event(ev);
+                    }
+                }
                 Event::TreeDone { tree, ok } => {
                     if !ok {
                         engine.protected.push((tree, None));
