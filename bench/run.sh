@@ -64,7 +64,7 @@ else
   (cd "$repo" && cargo build --release --quiet) >&2
   gs=$CARGO_TARGET_DIR/release/glaciersync
 fi
-[ -x "$gs" ] || die "no glaciersync binary at $gs"
+[ -x "$gs" ] && "$gs" --version >/dev/null || die "no working glaciersync binary at $gs"
 
 # ---------------------------------------------------------------------------- work dir
 # The work dir is removed at the end, so refuse a non-empty directory this script did not make.
@@ -130,6 +130,7 @@ summarize() {
   fi
   rss[$name]=$(for ((i = 1; i <= repeat; i++)); do echo "${rss[$name.$i]}"; done |
     sort -g | tail -n 1)
+  [ "$repeat" -gt 1 ] || spread[$name]=""
   say "$name: $stat ${secs[$name]} s (${spread[$name]}), peak ${rss[$name]} MiB"
 }
 
