@@ -325,3 +325,53 @@ fn glacier_vault_round_trip_and_recover_from_inventory() {
         "{j}"
     );
 }
+
+/// A missing bucket exits 2 with one line naming it; the secret key never appears in any
+/// output, even at the highest verbosity, whether the run fails or succeeds.
+#[test]
+fn s3_missing_bucket_is_one_clear_line_and_secrets_stay_secret() {
+    let Some(url) = moto() else { return };
+    let env = Env::new(url.clone());
+    const SECRET: &str = "Sup3rS3cretValueNeverPrinted";
+    let settings = |bucket: &str| {
+        std::fs::write(
+            env.path("s.ini"),
+            format!(
+                "[global]\naws_access_key = AKIAGLACIERSYNCTEST\naws_secret_key = {SECRET}\naws_region_name = us-east-1\nendpoint_url = {url}\ndatabase_dir = db\n\n[p]\npath = src\nbackend = s3\nbucket = {bucket}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(&env.path("src"), "a.txt", b"hello");
+    let missing = unique("gs-missing");
+    settings(&missing);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_glaciersync"))
+            .current_dir(env.dir.path())
+            .env("GLACIERSYNC_RETRY_BASE_MS", "10")
+            .args(["-c", "s.ini", "-vvv"])
+            .args(args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(SECRET), "the secret leaked: {all}");
+        (out.status.code().unwrap_or(-1), all)
+    };
+    let (code, out) = run(&["sync"]);
+    assert_eq!(code, 2, "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one line: {out}");
+    assert!(errors[0].contains(&missing), "names the bucket: {out}");
+
+    let bucket = unique("gs-secret");
+    http("PUT", &format!("{url}/{bucket}"), "");
+    settings(&bucket);
+    let (code, out) = run(&["sync"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["--json", "status"]);
+    assert_eq!(code, 0, "{out}");
+}
