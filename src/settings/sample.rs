@@ -1,0 +1,96 @@
+//! The commented sample settings file.
+
+/// The commented sample settings file that `glaciersync init` writes. It parses as is.
+pub const SAMPLE: &str = r##"# glaciersync settings
+#
+# Written by `glaciersync init`. Lines starting with # or ; are comments.
+# `key = value` and `key: value` both work; keys are case-insensitive; values are
+# taken as written (no quotes needed around paths with spaces).
+# An indented line continues the value above it (that is how `exclude` lists patterns).
+# Relative paths are relative to this file's directory; ~/ is your home directory.
+# Sizes are bytes, or take a binary suffix: 64MiB = 64M = 64MB = 67108864.
+#
+# Try `glaciersync sync --dry-run`, then `glaciersync sync`.
+
+[global]
+# Settings here apply to every profile; a profile may set any of them too, and wins.
+
+# AWS credentials. Default: the standard AWS chain (environment variables,
+# ~/.aws/credentials, SSO, instance roles), which is better than keys in this file.
+# aws_access_key = AKIAXXXXXXXXXXXXXXXX
+# aws_secret_key = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+
+# Profile in the AWS shared files (~/.aws/config, ~/.aws/credentials). Default: default
+# aws_profile = default
+
+# AWS region. Default: the AWS chain's, else us-east-1
+# aws_region_name = us-east-1
+
+# Another endpoint: an S3- or Glacier-compatible server. Default: AWS
+# endpoint_url = http://127.0.0.1:9000
+
+# Where the catalogs (<profile>.sqlite3) live.
+# Default: $XDG_DATA_HOME/glaciersync, else ~/.local/share/glaciersync
+# database_dir = ~/.local/share/glaciersync
+
+# Uploads and downloads in flight, 1 to 64. Default: 4
+# concurrency = 4
+
+# Also accepted here, as defaults for every profile: backend, bucket, storage_class,
+# archive_byte_size_threshold, part_size, exclude (described below).
+
+
+# One section per profile: a set of trees backed up to one place. The section name
+# names the profile (`glaciersync -p documents ...`) and its catalog (documents.sqlite3).
+[documents]
+# Where the backup goes: glacier (a Glacier vault), s3 (an S3 bucket) or local (a
+# directory). Default: glacier when vault_name is set, else local.
+backend = local
+
+# The local backend's directory: another disk, a NAS mount, ... Required for local.
+local_dir = ~/glaciersync-store
+
+# The trees to back up: path, path2, path3, ... (at least one). The key names the tree
+# in `ls` and restores (path/report.pdf), so keep a tree's key when you edit this list.
+path = ~/Documents
+# path2 = ~/Pictures
+
+# Files up to this size are packed together into tar bundles; a bundle is closed once
+# it passes this size. Default: 16777216 (16MiB)
+# archive_byte_size_threshold = 16MiB
+
+# Multipart part size for large files. Default: 64MiB
+# Glacier: 1MiB times a power of two (1MiB, 2MiB, 4MiB, ...) up to 4GiB. S3: 5MiB to 5GiB.
+# part_size = 64MiB
+
+# gitignore-style patterns of files to leave out, one per indented line. Default: none
+exclude =
+    *.tmp
+    .cache/
+    Thumbs.db
+
+
+# An S3 profile (remove the leading "# " to use it). Data goes to `storage_class`;
+# the catalog's backup is kept in STANDARD so that `recover` needs no thaw.
+# [photos]
+# backend = s3
+# # The bucket must exist. Required for s3.
+# bucket = my-backup-bucket
+# # Key prefix. Default: the profile name and a slash (photos/)
+# prefix = photos/
+# # DEEP_ARCHIVE, GLACIER, GLACIER_IR, STANDARD_IA or STANDARD. Default: DEEP_ARCHIVE
+# storage_class = DEEP_ARCHIVE
+# path = ~/Pictures
+# path2 = ~/Videos
+# exclude =
+#     *.tmp
+
+# A Glacier vault profile (the vault API): the vault is created when missing. Vault
+# names are 1 to 255 of a-z, A-Z, 0-9, _ . and -. AWS stopped letting new customers
+# create vaults on 2025-12-15; existing vaults keep working.
+# [archive]
+# vault_name = my-archive
+# aws_region_name = eu-west-1
+# path = ~/Archive
+# part_size = 128MiB
+"##;
