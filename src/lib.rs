@@ -1,7 +1,9 @@
 //! glaciersync: back up directory trees to cold storage and bring them back.
 //!
-//! Layers, lowest first: [`hash`], [`settings`], [`catalog`] and [`backend`] know nothing of
-//! each other; [`sync`], [`restore`] and [`commands`] combine them.
+//! Layers, lowest first: [`hash`]; [`catalog`] and [`backend`], which know nothing of each
+//! other; [`settings`], which builds backend options (`backend::aws`) and uses the backends'
+//! naming rules; [`sync`] and [`restore`], which join a catalog and a backend; [`commands`],
+//! which join all of them for the CLI.
 
 pub mod backend;
 pub mod catalog;

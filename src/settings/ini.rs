@@ -5,8 +5,8 @@ use super::settings_err;
 use crate::error::Result;
 use std::path::Path;
 
-/// One `key = value`, with the continuation lines that followed it.
-#[derive(Debug)]
+/// One `key = value`, with the continuation lines that followed it. No `Debug`: values may be
+/// secrets.
 pub(super) struct Entry {
     /// Lowercased.
     pub(super) key: String,
@@ -16,7 +16,6 @@ pub(super) struct Entry {
     pub(super) more: Vec<(usize, String)>,
 }
 
-#[derive(Debug)]
 pub(super) struct Section {
     pub(super) name: String,
     pub(super) line: usize,
