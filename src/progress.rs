@@ -4,6 +4,26 @@
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Items done and to do, shown beside a bytes bar (`120/400 files`).
+#[derive(Default)]
+struct Count {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Count {
+    fn show(&self, bar: &ProgressBar, unit: &str) {
+        if !bar.is_hidden() {
+            bar.set_message(format!(
+                "{}/{} {unit}",
+                self.done.load(Ordering::Relaxed),
+                self.total.load(Ordering::Relaxed)
+            ));
+        }
+    }
+}
 
 /// The bars of one command.
 pub struct Progress {
@@ -11,6 +31,9 @@ pub struct Progress {
     scan: ProgressBar,
     read: ProgressBar,
     upload: ProgressBar,
+    scan_bytes: AtomicU64,
+    read_files: Count,
+    uploads: Count,
 }
 
 fn bytes_style(label: &str) -> ProgressStyle {
@@ -32,7 +55,7 @@ impl Progress {
         let multi = MultiProgress::with_draw_target(target);
         let scan = multi.add(ProgressBar::new_spinner());
         scan.set_style(
-            ProgressStyle::with_template("    scan {spinner} {pos} files, {msg}")
+            ProgressStyle::with_template("    scan {spinner} {pos} files, {msg} {per_sec}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         let read = multi.add(ProgressBar::new(0));
@@ -45,6 +68,9 @@ impl Progress {
             scan,
             read,
             upload,
+            scan_bytes: AtomicU64::new(0),
+            read_files: Count::default(),
+            uploads: Count::default(),
         }
     }
 
@@ -55,15 +81,10 @@ impl Progress {
 
     pub fn scanned(&self, files: u64, bytes: u64) {
         self.scan.inc(files);
+        let total = self.scan_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if !self.scan.is_hidden() {
-            let total = self.scan.message();
-            let sum = total
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-                + bytes;
-            self.scan.set_message(format!("{sum} bytes"));
+            self.scan
+                .set_message(indicatif::HumanBytes(total).to_string());
         }
     }
 
@@ -71,20 +92,30 @@ impl Progress {
         self.scan.finish();
     }
 
+    /// A file of `bytes` is queued for reading.
     pub fn queue_read(&self, bytes: u64) {
         self.read.inc_length(bytes);
+        self.read_files.total.fetch_add(1, Ordering::Relaxed);
+        self.read_files.show(&self.read, "files");
     }
 
     pub fn read_done(&self, bytes: u64) {
         self.read.inc(bytes);
+        self.read_files.done.fetch_add(1, Ordering::Relaxed);
+        self.read_files.show(&self.read, "files");
     }
 
+    /// An archive of `bytes` is queued for upload.
     pub fn queue_upload(&self, bytes: u64) {
         self.upload.inc_length(bytes);
+        self.uploads.total.fetch_add(1, Ordering::Relaxed);
+        self.uploads.show(&self.upload, "archives");
     }
 
     pub fn upload_done(&self, bytes: u64) {
         self.upload.inc(bytes);
+        self.uploads.done.fetch_add(1, Ordering::Relaxed);
+        self.uploads.show(&self.upload, "archives");
     }
 
     /// A bytes bar for a restore or download phase.

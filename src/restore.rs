@@ -23,6 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What to restore and how.
@@ -608,6 +609,11 @@ pub fn restore(
     // Downloads, several archives at once.
     let total: u64 = ready.iter().map(|(w, _)| w.span.len()).sum();
     let bar = progress.bytes_bar("restore", total);
+    let files_total: usize = ready
+        .iter()
+        .map(|(w, _)| w.members.iter().map(|m| m.dests.len()).sum::<usize>())
+        .sum();
+    let files_done = AtomicU64::new(0);
     let queue = Mutex::new(ready.into_iter());
     let dir_cache = DirCache::default();
     let results = Mutex::new(Vec::new());
@@ -619,6 +625,9 @@ pub fn restore(
                     let Some((w, ticket)) = next else { return };
                     let r = download(backend, &opts.to, &dir_cache, &w, ticket.as_deref());
                     bar.inc(w.span.len());
+                    let n =
+                        files_done.fetch_add(r.len() as u64, Ordering::Relaxed) + r.len() as u64;
+                    bar.set_message(format!("{n}/{files_total} files"));
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
