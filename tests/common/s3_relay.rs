@@ -5,8 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A relay in front of a moto server, for what moto cannot do alone:
 /// - It renames the root element of ListParts answers: moto (5.2.1 to 5.2.5 at least) calls it
@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// - It counts the requests in flight at the server, as the server sees them.
 /// - It checks the payload hash each request was signed with (`x-amz-content-sha256`)
 ///   against its body, which moto never does and AWS always does.
+/// - It logs every request line as it arrives, with the server's answer once there is one, so
+///   a test can count UploadPart and CompleteMultipartUpload requests (also of a client killed
+///   midway: a request counts from its first line on).
 ///
 /// moto closes every connection after one answer (so the SDK opens one per request), which
 /// keeps the relay simple: one connection, one request.
@@ -29,6 +32,69 @@ struct RelayState {
     peak: AtomicUsize,
     hashes_checked: AtomicUsize,
     hashes_wrong: AtomicUsize,
+    requests: Mutex<Vec<Request>>,
+}
+
+/// One request as the relay saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The path as sent (path style: `/<bucket>/<key>`), without the query.
+    pub path: String,
+    /// The query string, without the `?`.
+    pub query: String,
+    /// The status the server answered with; `None` while (or if never) answered.
+    pub status: Option<u16>,
+}
+
+impl Request {
+    fn parse(line: &str) -> Option<Request> {
+        let mut words = line.split(' ');
+        let method = words.next()?.to_string();
+        let target = words.next()?;
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Some(Request {
+            method,
+            path: path.to_string(),
+            query: query.to_string(),
+            status: None,
+        })
+    }
+
+    /// The value of a query parameter (`Some("")` for one without a value).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then_some(v)
+        })
+    }
+
+    /// `PUT <key>?partNumber=N&uploadId=U`.
+    pub fn is_upload_part(&self) -> bool {
+        self.method == "PUT"
+            && self.param("partNumber").is_some()
+            && self.param("uploadId").is_some()
+    }
+
+    /// `POST <key>?uploadId=U`.
+    pub fn is_complete_multipart(&self) -> bool {
+        self.method == "POST" && self.param("uploadId").is_some()
+    }
+
+    /// `GET <key>?uploadId=U`.
+    pub fn is_list_parts(&self) -> bool {
+        self.method == "GET" && self.param("uploadId").is_some()
+    }
+
+    /// The part number of an UploadPart.
+    pub fn part_number(&self) -> Option<u32> {
+        self.param("partNumber")?.parse().ok()
+    }
+
+    /// Whether the request is about `key` (path style, under any bucket).
+    pub fn is_for(&self, key: &str) -> bool {
+        self.path.ends_with(&format!("/{key}"))
+    }
 }
 
 impl Relay {
@@ -64,33 +130,85 @@ impl Relay {
             self.state.hashes_wrong.load(Ordering::SeqCst),
         )
     }
+
+    /// Every request so far, in the order their first lines arrived.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// UploadPart requests so far, counted from their first line on: a part cut short (by a
+    /// killed client, say) counts too.
+    pub fn upload_parts(&self) -> usize {
+        self.count(Request::is_upload_part)
+    }
+
+    /// UploadPart requests the server answered with 200: parts it stored.
+    pub fn upload_parts_stored(&self) -> usize {
+        self.count(|r| r.is_upload_part() && r.status == Some(200))
+    }
+
+    /// CompleteMultipartUpload requests so far.
+    pub fn complete_multipart_uploads(&self) -> usize {
+        self.count(Request::is_complete_multipart)
+    }
+
+    fn count(&self, f: impl Fn(&Request) -> bool) -> usize {
+        self.state
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| f(r))
+            .count()
+    }
 }
 
 /// Relays one request; it stops counting as in flight once the server has answered, before
 /// the client can see the answer and send the next.
-fn relay(client: TcpStream, upstream: &str, state: &RelayState) -> std::io::Result<()> {
-    let exchange = forward(&client, upstream);
+fn relay(client: TcpStream, upstream: &str, state: &Arc<RelayState>) -> std::io::Result<()> {
+    let exchange = forward(&client, upstream, state);
     state.active.fetch_sub(1, Ordering::SeqCst);
-    let (request, answer) = exchange?;
+    let (request, answer, logged) = exchange?;
+    if let Some(i) = logged {
+        let status = String::from_utf8_lossy(&answer[..answer.len().min(64)])
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok());
+        state.requests.lock().unwrap()[i].status = status;
+    }
     check_payload_hash(&request, state);
     (&client).write_all(&fix_list_parts_root(answer))?;
     client.shutdown(std::net::Shutdown::Both)
 }
 
 /// Sends what the client sends to the server until the server has answered; returns the
-/// request as sent and the answer.
-fn forward(client: &TcpStream, upstream: &str) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+/// request as sent, the answer, and where the request is in the log. The request line is
+/// logged as soon as it has arrived, before its body.
+type Exchange = (Vec<u8>, Vec<u8>, Option<usize>);
+
+fn forward(
+    client: &TcpStream,
+    upstream: &str,
+    state: &Arc<RelayState>,
+) -> std::io::Result<Exchange> {
     let server = TcpStream::connect(upstream)?;
     let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
-    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sent = Arc::new(Mutex::new((Vec::new(), None)));
     let record = Arc::clone(&sent);
+    let state = Arc::clone(state);
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match from_client.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    {
+                        let (request, logged) = &mut *record.lock().unwrap();
+                        request.extend_from_slice(&buf[..n]);
+                        if logged.is_none() {
+                            *logged = log_request_line(request, &state);
+                        }
+                    }
                     if to_server.write_all(&buf[..n]).is_err() {
                         break;
                     }
@@ -100,8 +218,17 @@ fn forward(client: &TcpStream, upstream: &str) -> std::io::Result<(Vec<u8>, Vec<
     });
     let mut answer = Vec::new();
     (&server).read_to_end(&mut answer)?;
-    let request = sent.lock().unwrap().clone();
-    Ok((request, answer))
+    let (request, logged) = sent.lock().unwrap().clone();
+    Ok((request, answer, logged))
+}
+
+/// Logs the request line once it is complete; returns its place in the log.
+fn log_request_line(request: &[u8], state: &RelayState) -> Option<usize> {
+    let end = request.windows(2).position(|w| w == b"\r\n")?;
+    let parsed = Request::parse(&String::from_utf8_lossy(&request[..end]))?;
+    let mut log = state.requests.lock().unwrap();
+    log.push(parsed);
+    Some(log.len() - 1)
 }
 
 fn check_payload_hash(request: &[u8], state: &RelayState) {
