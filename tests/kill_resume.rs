@@ -39,6 +39,8 @@ const POLL: Duration = Duration::from_millis(20);
 /// The longest any one command may take before the test gives up on it.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 const SIGKILL: i32 = 9;
+/// How long the peers hold back the answer to each part while the sync to be killed runs.
+const IN_FLIGHT: Duration = Duration::from_millis(250);
 
 // ---------------------------------------------------------------------------------------------
 // Peers
@@ -402,12 +404,24 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
     // bundle, whose members may come in another order and so have another key), and `verify
     // --remote` would rightly report it. Waiting for the record makes the outcome exact: no
     // stray object at all.
+    //
+    // Answers to parts are held back a little, so that the kill finds parts in flight: stored
+    // by moto, or cut short, but never acknowledged to the process that sent them.
+    relay.delay_upload_part_answers(IN_FLIGHT);
+    let mut unacknowledged = 0;
     env.sync_killed_when("K parts and a recorded bundle", || {
-        relay.upload_parts() >= S3_KILL_AFTER && recorded_archives(&env.catalog(), "bundle") >= 1
+        let parts: Vec<_> = relay
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_upload_part())
+            .collect();
+        unacknowledged = parts.iter().filter(|r| !r.delivered).count();
+        parts.len() >= S3_KILL_AFTER && recorded_archives(&env.catalog(), "bundle") >= 1
     });
+    relay.delay_upload_part_answers(Duration::ZERO);
     // Request lines the dead process had already written may still reach the relay, and parts
     // fully sent may still be stored: wait until moto's view settles.
-    let uploads = settled(Duration::from_millis(300), || s3_uploads(&moto, &bucket));
+    let uploads = settled(2 * IN_FLIGHT, || s3_uploads(&moto, &bucket));
     let ours: Vec<&(String, String)> = uploads.iter().filter(|(k, _)| *k == key).collect();
     assert_eq!(
         ours.len(),
@@ -415,9 +429,7 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
         "one incomplete upload of the large file: {uploads:?}"
     );
     let upload_id = ours[0].1.clone();
-    let stored = settled(Duration::from_millis(300), || {
-        s3_parts(&moto, &bucket, &key, &upload_id)
-    });
+    let stored = settled(2 * IN_FLIGHT, || s3_parts(&moto, &bucket, &key, &upload_id));
     let first_run = relay.requests();
     let counted_at_kill = parts_of(&first_run).len();
     assert!(counted_at_kill >= S3_KILL_AFTER);
@@ -431,9 +443,9 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
     let (status, _) = http(&moto, "HEAD", &format!("/{bucket}/{key}"));
     assert_eq!(status, 404, "the large file is not stored yet");
     eprintln!(
-        "s3: killed after {counted_at_kill} UploadPart requests; {} of {total} parts stored ({:?})",
+        "s3: killed after {counted_at_kill} UploadPart requests ({unacknowledged} not yet \
+         acknowledged when the kill was decided); {} of {total} parts stored ({stored:?})",
         stored.len(),
-        stored
     );
 
     // The next sync resumes the upload and sends only what is missing.
@@ -548,12 +560,22 @@ fn glacier_upload_killed_midway_resumes_without_resending_parts() {
     let total = large.len().div_ceil(GLACIER_PART);
     let log = || -> Vec<Value> { server.counters()["log"].as_array().unwrap().clone() };
 
+    // Parts are stored a little after their bodies arrived, so that the kill finds parts in
+    // flight that the server goes on to store without the process ever hearing of it.
+    let slow = |seconds: f64| {
+        server.control(serde_json::json!({
+            "action": "slow", "operation": "UploadMultipartPart", "seconds": seconds
+        }));
+    };
+    slow(IN_FLIGHT.as_secs_f64());
     env.sync_killed_when("K parts", || {
         server.count("UploadMultipartPart") >= GLACIER_KILL_AFTER as u64
     });
-    // The server counts a part once its body has arrived, and stores it then; a part the kill
-    // cut short arrives short, is counted, and refused. Wait until what arrived is served.
-    let state = settled(Duration::from_millis(300), || server.state(VAULT));
+    slow(0.0);
+    // The server counts a part once its body has arrived, and stores it after the delay; a
+    // part the kill cut short arrives short, is counted, and refused. Wait until what arrived
+    // is served.
+    let state = settled(2 * IN_FLIGHT, || server.state(VAULT));
     let first_run = log();
     let counted_at_kill = count_op(&first_run, "UploadMultipartPart");
     let uploads = state["uploads"].as_array().unwrap();

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A relay in front of a moto server, for what moto cannot do alone:
@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 /// - It logs every request line as it arrives, with the server's answer once there is one, so
 ///   a test can count UploadPart and CompleteMultipartUpload requests (also of a client killed
 ///   midway: a request counts from its first line on).
+/// - It can hold back the answers to UploadPart requests, so that parts the server has stored
+///   stay in flight for the client a while.
 ///
 /// moto closes every connection after one answer (so the SDK opens one per request), which
 /// keeps the relay simple: one connection, one request.
@@ -33,6 +35,7 @@ struct RelayState {
     hashes_checked: AtomicUsize,
     hashes_wrong: AtomicUsize,
     requests: Mutex<Vec<Request>>,
+    upload_part_delay_ms: AtomicU64,
 }
 
 /// One request as the relay saw it.
@@ -45,6 +48,8 @@ pub struct Request {
     pub query: String,
     /// The status the server answered with; `None` while (or if never) answered.
     pub status: Option<u16>,
+    /// Whether the answer was handed on to the client.
+    pub delivered: bool,
 }
 
 impl Request {
@@ -58,6 +63,7 @@ impl Request {
             path: path.to_string(),
             query: query.to_string(),
             status: None,
+            delivered: false,
         })
     }
 
@@ -131,6 +137,13 @@ impl Relay {
         )
     }
 
+    /// Holds back each answer to an UploadPart for `delay` (after the server gave it).
+    pub fn delay_upload_part_answers(&self, delay: std::time::Duration) {
+        self.state
+            .upload_part_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
     /// Every request so far, in the order their first lines arrived.
     pub fn requests(&self) -> Vec<Request> {
         self.state.requests.lock().unwrap().clone()
@@ -174,10 +187,21 @@ fn relay(client: TcpStream, upstream: &str, state: &Arc<RelayState>) -> std::io:
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok());
-        state.requests.lock().unwrap()[i].status = status;
+        let upload_part = {
+            let mut log = state.requests.lock().unwrap();
+            log[i].status = status;
+            log[i].is_upload_part()
+        };
+        let delay = state.upload_part_delay_ms.load(Ordering::SeqCst);
+        if upload_part && delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+        }
     }
     check_payload_hash(&request, state);
     (&client).write_all(&fix_list_parts_root(answer))?;
+    if let Some(i) = logged {
+        state.requests.lock().unwrap()[i].delivered = true;
+    }
     client.shutdown(std::net::Shutdown::Both)
 }
 
