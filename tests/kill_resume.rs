@@ -166,21 +166,22 @@ fn unique(prefix: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The CLI
 
-/// A scratch directory with `s.ini`, the tree `src`, and the catalog in `db`.
+/// A scratch directory with `s.ini`, the tree `src` of profile `p`, and the catalogs in `db`.
 struct Env {
     dir: tempfile::TempDir,
     runs: std::cell::Cell<u32>,
 }
 
 impl Env {
-    fn new(endpoint: &str, profile: &str) -> Env {
+    /// `profiles`: the profile sections, `[p]` with `path = src` among them.
+    fn new(endpoint: &str, profiles: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("s.ini"),
             format!(
                 "[global]\naws_access_key = testing\naws_secret_key = testing\n\
                  aws_region_name = us-east-1\nendpoint_url = {endpoint}\ndatabase_dir = db\n\
-                 concurrency = {CONCURRENCY}\n\n[p]\npath = src\n{profile}"
+                 concurrency = {CONCURRENCY}\n\n{profiles}"
             ),
         )
         .unwrap();
@@ -230,7 +231,7 @@ impl Env {
         (child, out, err)
     }
 
-    /// Runs a command to its end: (exit code, the JSON of its only profile, stderr).
+    /// Runs a command to its end: (exit code, the JSON of profile `p`, stderr).
     fn run(&self, args: &[&str]) -> (i32, Value, String) {
         let (mut child, out, err) = self.spawn(args);
         let status = wait_with_deadline(&mut child, COMMAND_DEADLINE, args);
@@ -238,11 +239,12 @@ impl Env {
         let stdout = std::fs::read(&out).unwrap();
         let json: Value = serde_json::from_slice(&stdout)
             .unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}); stderr: {stderr}"));
-        (
-            status.code().unwrap_or(-1),
-            json["profiles"][0].clone(),
-            stderr,
-        )
+        let p = json["profiles"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "p"))
+            .unwrap_or_else(|| panic!("{args:?}: no profile p in {json}; stderr: {stderr}"))
+            .clone();
+        (status.code().unwrap_or(-1), p, stderr)
     }
 
     /// Starts `sync`, waits until `ready` says so, and kills the process with SIGKILL.
@@ -359,7 +361,7 @@ fn assert_only_missing_parts_sent(
     let missing: BTreeSet<u32> = all.difference(stored).copied().collect();
     assert_eq!(sent_set, missing, "exactly the missing parts were sent");
     assert!(
-        sent.len() <= total - (counted_at_kill - CONCURRENCY),
+        sent.len() <= total - (counted_at_kill.saturating_sub(CONCURRENCY)),
         "{} parts sent; at most {total} - ({counted_at_kill} - {CONCURRENCY})",
         sent.len()
     );
@@ -385,7 +387,10 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
     // not be found on moto, though it would be on AWS.
     let env = Env::new(
         &relay.url,
-        &format!("backend = s3\nbucket = {bucket}\nstorage_class = STANDARD\npart_size = 5MiB\n"),
+        &format!(
+            "[p]\npath = src\nbackend = s3\nbucket = {bucket}\nstorage_class = STANDARD\n\
+             part_size = 5MiB\n"
+        ),
     );
     let large = env.make_tree(60 * MIB + 12_345, 71);
     let total = large.len().div_ceil(S3_PART);
@@ -434,7 +439,8 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
     let counted_at_kill = parts_of(&first_run).len();
     assert!(counted_at_kill >= S3_KILL_AFTER);
     assert!(
-        stored.len() >= counted_at_kill - CONCURRENCY && stored.len() <= counted_at_kill,
+        stored.len() >= counted_at_kill.saturating_sub(CONCURRENCY)
+            && stored.len() <= counted_at_kill,
         "{} parts stored of {counted_at_kill} sent before the kill",
         stored.len()
     );
@@ -461,7 +467,7 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
     eprintln!(
         "s3: the second run sent {} parts ({sent:?}); bound {}",
         sent.len(),
-        total - (counted_at_kill - CONCURRENCY)
+        total - (counted_at_kill.saturating_sub(CONCURRENCY))
     );
     assert_only_missing_parts_sent(total, counted_at_kill, &stored, &sent);
     for r in second_run.iter().filter(|r| r.is_for(&key)) {
@@ -551,11 +557,32 @@ fn count_op(log: &[Value], op: &str) -> usize {
 
 #[test]
 fn glacier_upload_killed_midway_resumes_without_resending_parts() {
+    glacier_kill_and_resume(false);
+}
+
+/// The same, with another profile in the same vault synced before: its end-of-sync cleanup
+/// must leave the interrupted upload of `p` for `p` to resume.
+#[test]
+fn glacier_upload_killed_midway_survives_another_profiles_cleanup() {
+    glacier_kill_and_resume(true);
+}
+
+fn glacier_kill_and_resume(other_profile_first: bool) {
     let server = Server::start(&[]);
-    let env = Env::new(
-        &server.url(),
-        &format!("vault_name = {VAULT}\npart_size = 1MiB\n"),
-    );
+    let p = format!("[p]\npath = src\nvault_name = {VAULT}\npart_size = 1MiB\n");
+    let env = if other_profile_first {
+        let env = Env::new(
+            &server.url(),
+            &format!("[other]\npath = other\nvault_name = {VAULT}\n\n{p}"),
+        );
+        std::fs::create_dir_all(env.path("other")).unwrap();
+        for i in 0..3 {
+            std::fs::write(env.path(&format!("other/{i}.txt")), content(500, 80 + i)).unwrap();
+        }
+        env
+    } else {
+        Env::new(&server.url(), &p)
+    };
     let large = env.make_tree(24 * MIB, 72);
     let total = large.len().div_ceil(GLACIER_PART);
     let log = || -> Vec<Value> { server.counters()["log"].as_array().unwrap().clone() };
@@ -587,7 +614,8 @@ fn glacier_upload_killed_midway_resumes_without_resending_parts() {
         .map(|s| (s.as_u64().unwrap() as usize / GLACIER_PART) as u32 + 1)
         .collect();
     assert!(
-        stored.len() >= counted_at_kill - CONCURRENCY && stored.len() <= counted_at_kill,
+        stored.len() >= counted_at_kill.saturating_sub(CONCURRENCY)
+            && stored.len() <= counted_at_kill,
         "{} parts stored of {counted_at_kill} counted before the kill",
         stored.len()
     );
@@ -607,7 +635,7 @@ fn glacier_upload_killed_midway_resumes_without_resending_parts() {
     eprintln!(
         "glacier: the second run sent {} parts ({sent:?}); bound {}",
         sent.len(),
-        total - (counted_at_kill - CONCURRENCY)
+        total - (counted_at_kill.saturating_sub(CONCURRENCY))
     );
     assert_only_missing_parts_sent(total, counted_at_kill, &stored, &sent);
     assert!(
@@ -636,10 +664,10 @@ fn glacier_upload_killed_midway_resumes_without_resending_parts() {
 
     // Retrieval jobs: the first run starts them and waits (75); the server finishes jobs at
     // once, so the second downloads everything.
-    let (code, p, err) = env.run(&["restore", "--to", "out"]);
+    let (code, p, err) = env.run(&["-p", "p", "restore", "--to", "out"]);
     assert_eq!(code, 75, "{err}\n{p}");
     assert!(p["requested"].as_u64().unwrap() > 0, "{p}");
-    let (code, p, err) = env.run(&["restore", "--to", "out"]);
+    let (code, p, err) = env.run(&["-p", "p", "restore", "--to", "out"]);
     assert_eq!(code, 0, "{err}\n{p}");
     assert_eq!(p["requested"], 0, "nothing requested twice: {p}");
     assert_same_tree(&env.path("src"), &env.path("out/path"));
