@@ -135,15 +135,19 @@ fn s3_objects(moto: &str, bucket: &str) -> Vec<String> {
     xml_values(&body, "Key")
 }
 
-/// Reads `read` until two readings `interval` apart agree: what a service holds once the
-/// requests a killed client had fully sent have been served.
-fn settled<T: PartialEq>(interval: Duration, mut read: impl FnMut() -> T) -> T {
+/// Reads `read` until two readings `interval` apart agree and `done` accepts them: what a
+/// service holds once the requests a killed client had sent have been served.
+fn settled<T: PartialEq>(
+    interval: Duration,
+    mut read: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = read();
     loop {
         std::thread::sleep(interval);
         let now = read();
-        if now == last {
+        if now == last && done(&now) {
             return now;
         }
         assert!(Instant::now() < deadline, "the service never settled");
@@ -249,7 +253,9 @@ impl Env {
 
     /// Starts `sync`, waits until `ready` says so, and kills the process with SIGKILL.
     fn sync_killed_when(&self, what: &str, mut ready: impl FnMut() -> bool) {
-        let (mut child, _, err) = self.spawn(&["sync"]);
+        let (child, _, err) = self.spawn(&["sync"]);
+        let mut child = KillOnDrop(child);
+        let child = &mut child.0;
         let deadline = Instant::now() + COMMAND_DEADLINE;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -262,8 +268,6 @@ impl Env {
                 break;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
                 panic!(
                     "no {what} after {COMMAND_DEADLINE:?}\n{}",
                     std::fs::read_to_string(&err).unwrap_or_default()
@@ -282,6 +286,16 @@ impl Env {
 
     fn catalog(&self) -> PathBuf {
         self.path("db/p.sqlite3")
+    }
+}
+
+/// A child process that a failing test does not leave running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -424,9 +438,18 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
         parts.len() >= S3_KILL_AFTER && recorded_archives(&env.catalog(), "bundle") >= 1
     });
     relay.delay_upload_part_answers(Duration::ZERO);
-    // Request lines the dead process had already written may still reach the relay, and parts
-    // fully sent may still be stored: wait until moto's view settles.
-    let uploads = settled(2 * IN_FLIGHT, || s3_uploads(&moto, &bucket));
+    // Bytes the dead process had already written may still reach the relay, and parts fully
+    // sent may still be stored: wait until moto has answered every part that reached it whole
+    // (a part cut short never will be).
+    settled(
+        Duration::from_millis(200),
+        || -> Vec<(bool, bool)> {
+            let parts = relay.requests().into_iter().filter(|r| r.is_upload_part());
+            parts.map(|r| (r.whole, r.status.is_some())).collect()
+        },
+        |parts| parts.iter().all(|&(whole, answered)| answered || !whole),
+    );
+    let uploads = s3_uploads(&moto, &bucket);
     let ours: Vec<&(String, String)> = uploads.iter().filter(|(k, _)| *k == key).collect();
     assert_eq!(
         ours.len(),
@@ -434,7 +457,7 @@ fn s3_upload_killed_midway_resumes_without_resending_parts() {
         "one incomplete upload of the large file: {uploads:?}"
     );
     let upload_id = ours[0].1.clone();
-    let stored = settled(2 * IN_FLIGHT, || s3_parts(&moto, &bucket, &key, &upload_id));
+    let stored = s3_parts(&moto, &bucket, &key, &upload_id);
     let first_run = relay.requests();
     let counted_at_kill = parts_of(&first_run).len();
     assert!(counted_at_kill >= S3_KILL_AFTER);
@@ -601,8 +624,8 @@ fn glacier_kill_and_resume(other_profile_first: bool) {
     slow(0.0);
     // The server counts a part once its body has arrived, and stores it after the delay; a
     // part the kill cut short arrives short, is counted, and refused. Wait until what arrived
-    // is served.
-    let state = settled(2 * IN_FLIGHT, || server.state(VAULT));
+    // is served: no change for four times the delay.
+    let state = settled(4 * IN_FLIGHT, || server.state(VAULT), |_| true);
     let first_run = log();
     let counted_at_kill = count_op(&first_run, "UploadMultipartPart");
     let uploads = state["uploads"].as_array().unwrap();

@@ -48,6 +48,10 @@ pub struct Request {
     pub query: String,
     /// The status the server answered with; `None` while (or if never) answered.
     pub status: Option<u16>,
+    /// Whether the whole request (its body as long as `Content-Length` says) was passed on to
+    /// the server: one that is not, when its client is gone, was cut short and is never
+    /// answered.
+    pub whole: bool,
     /// Whether the answer was handed on to the client.
     pub delivered: bool,
 }
@@ -63,6 +67,7 @@ impl Request {
             path: path.to_string(),
             query: query.to_string(),
             status: None,
+            whole: false,
             delivered: false,
         })
     }
@@ -222,19 +227,30 @@ fn forward(
     let state = Arc::clone(state);
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
+        // The request's length, once its head is in: head, blank line and body.
+        let mut length: Option<usize> = None;
         loop {
             match from_client.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    {
+                    let (received, logged) = {
                         let (request, logged) = &mut *record.lock().unwrap();
                         request.extend_from_slice(&buf[..n]);
                         if logged.is_none() {
                             *logged = log_request_line(request, &state);
                         }
-                    }
+                        if length.is_none() {
+                            length = request_length(request);
+                        }
+                        (request.len(), *logged)
+                    };
                     if to_server.write_all(&buf[..n]).is_err() {
                         break;
+                    }
+                    if let (Some(i), Some(len)) = (logged, length)
+                        && received >= len
+                    {
+                        state.requests.lock().unwrap()[i].whole = true;
                     }
                 }
             }
@@ -244,6 +260,19 @@ fn forward(
     (&server).read_to_end(&mut answer)?;
     let (request, logged) = sent.lock().unwrap().clone();
     Ok((request, answer, logged))
+}
+
+/// The length of the whole request (head, blank line, `Content-Length` bytes of body), once its
+/// head has arrived.
+fn request_length(request: &[u8]) -> Option<usize> {
+    let split = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&request[..split]).to_ascii_lowercase();
+    let body = head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    Some(split + 4 + body)
 }
 
 /// Logs the request line once it is complete; returns its place in the log.
