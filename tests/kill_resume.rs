@@ -9,6 +9,9 @@
 //! checks that the second run sent exactly the parts that were missing, completed the upload
 //! once, and that a restore gives the tree back byte for byte.
 //!
+//! A third test kills the sync of one profile while another profile shares its Glacier vault:
+//! the other profile, synced first by the next run, must leave the interrupted upload alone.
+//!
 //! The S3 test needs moto (`GLACIERSYNC_TEST_MOTO`, as `scripts/test.sh` sets it); without it it
 //! is skipped with a note, unless `GLACIERSYNC_TEST_DISALLOW_SKIP=1` (then it fails).
 
