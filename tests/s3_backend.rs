@@ -6,6 +6,9 @@
 //! start a moto of their own (`$GLACIERSYNC_TEST_PYTHON -m moto.server`, else `moto_server`).
 //! Every test works in a bucket of its own, so they run in parallel.
 
+#[path = "common/s3_relay.rs"]
+mod s3_relay;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
@@ -18,12 +21,12 @@ use glaciersync::backend::{
 };
 use glaciersync::error::{BackendErrorKind, Result};
 use glaciersync::hash::tree_hash;
+use s3_relay::Relay;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1 << 20;
@@ -139,148 +142,6 @@ fn http(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
-}
-
-/// A relay in front of a moto server, for what moto cannot do alone:
-/// - It renames the root element of ListParts answers: moto (5.2.1 to 5.2.5 at least) calls it
-///   `ListPartsResponse` where S3 says `ListPartsResult`, and the Rust SDK refuses anything
-///   else, so no SDK client can list the parts of an upload on moto.
-/// - It counts the requests in flight at the server, as the server sees them.
-/// - It checks the payload hash each request was signed with (`x-amz-content-sha256`)
-///   against its body, which moto never does and AWS always does.
-///
-/// moto closes every connection after one answer (so the SDK opens one per request), which
-/// keeps the relay simple: one connection, one request.
-struct Relay {
-    url: String,
-    state: Arc<RelayState>,
-}
-
-#[derive(Default)]
-struct RelayState {
-    active: AtomicUsize,
-    peak: AtomicUsize,
-    hashes_checked: AtomicUsize,
-    hashes_wrong: AtomicUsize,
-}
-
-impl Relay {
-    fn start(upstream: &str) -> Relay {
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(RelayState::default());
-        let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let upstream = upstream.clone();
-                let state = Arc::clone(&shared);
-                let now = state.active.fetch_add(1, Ordering::SeqCst) + 1;
-                state.peak.fetch_max(now, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    let _ = relay(client, &upstream, &state);
-                });
-            }
-        });
-        Relay { url, state }
-    }
-
-    /// Most requests the server had in flight at once.
-    fn peak(&self) -> usize {
-        self.state.peak.load(Ordering::SeqCst)
-    }
-
-    /// Requests signed with the hash of their payload: (how many, how many of them wrongly).
-    fn payload_hashes(&self) -> (usize, usize) {
-        (
-            self.state.hashes_checked.load(Ordering::SeqCst),
-            self.state.hashes_wrong.load(Ordering::SeqCst),
-        )
-    }
-}
-
-/// Relays one request; it stops counting as in flight once the server has answered, before
-/// the client can see the answer and send the next.
-fn relay(client: TcpStream, upstream: &str, state: &RelayState) -> std::io::Result<()> {
-    let exchange = forward(&client, upstream);
-    state.active.fetch_sub(1, Ordering::SeqCst);
-    let (request, answer) = exchange?;
-    check_payload_hash(&request, state);
-    (&client).write_all(&fix_list_parts_root(answer))?;
-    client.shutdown(std::net::Shutdown::Both)
-}
-
-/// Sends what the client sends to the server until the server has answered; returns the
-/// request as sent and the answer.
-fn forward(client: &TcpStream, upstream: &str) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    let server = TcpStream::connect(upstream)?;
-    let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
-    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let record = Arc::clone(&sent);
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match from_client.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    record.lock().unwrap().extend_from_slice(&buf[..n]);
-                    if to_server.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    let mut answer = Vec::new();
-    (&server).read_to_end(&mut answer)?;
-    let request = sent.lock().unwrap().clone();
-    Ok((request, answer))
-}
-
-fn check_payload_hash(request: &[u8], state: &RelayState) {
-    let Some(split) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return;
-    };
-    let head = String::from_utf8_lossy(&request[..split]).to_ascii_lowercase();
-    let header = |name: &str| {
-        head.split("\r\n")
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-    };
-    let Some(hash) = header("x-amz-content-sha256:").filter(|h| h.len() == 64) else {
-        return; // unsigned or streaming payloads
-    };
-    let body = &request[split + 4..];
-    if header("content-length:").and_then(|l| l.parse().ok()) != Some(body.len()) {
-        return;
-    }
-    state.hashes_checked.fetch_add(1, Ordering::SeqCst);
-    if glaciersync::hash::sha256(body).to_hex() != hash {
-        state.hashes_wrong.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn fix_list_parts_root(answer: Vec<u8>) -> Vec<u8> {
-    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return answer;
-    };
-    let body = String::from_utf8_lossy(&answer[split + 4..]);
-    if !(body.starts_with("<?xml") && body.contains("<ListPartsResponse")) {
-        return answer;
-    }
-    let body = body
-        .replace("<ListPartsResponse", "<ListPartsResult")
-        .replace("</ListPartsResponse>", "</ListPartsResult>");
-    let head: Vec<String> = String::from_utf8_lossy(&answer[..split])
-        .split("\r\n")
-        .map(|line| {
-            if line.to_ascii_lowercase().starts_with("content-length:") {
-                format!("Content-Length: {}", body.len())
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
-    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
 }
 
 fn url_encode(s: &str) -> String {

@@ -79,6 +79,9 @@ pub struct GlacierBackend {
     permits: Arc<Semaphore>,
     /// Multipart uploads this process is writing: never resumed twice, never cleaned up.
     active_uploads: Arc<Mutex<HashSet<String>>>,
+    /// The profile whose unfinished uploads [`Backend::cleanup`] aborts (as its descriptions
+    /// name it); `None`: every profile's.
+    cleanup_profile: Option<String>,
     /// Test hook: stop a multipart put after starting this many part uploads.
     stop_after_parts: AtomicUsize,
 }
@@ -681,8 +684,25 @@ impl GlacierBackend {
             part_size: opts.part_size,
             permits: Arc::new(Semaphore::new(concurrency)),
             active_uploads: Arc::new(Mutex::new(HashSet::new())),
+            cleanup_profile: None,
             stop_after_parts: AtomicUsize::new(usize::MAX),
         })
+    }
+
+    /// Makes [`Backend::cleanup`] abort only the unfinished uploads of `profile`: a vault
+    /// shared by profiles then keeps another profile's interrupted upload for that profile's
+    /// next sync to resume.
+    pub fn for_profile(mut self, profile: &str) -> GlacierBackend {
+        // As descriptions carry it (escaped, perhaps cut), so that it compares equal.
+        let meta = PutMeta {
+            kind: ObjectKind::File,
+            tree_hash: tree_hash(b""),
+            size: 0,
+            profile: profile.to_string(),
+            created: 0,
+        };
+        self.cleanup_profile = parse_description(&description(&meta)).map(|d| d.profile);
+        self
     }
 
     /// The vault's name.
@@ -1600,9 +1620,11 @@ impl Backend for GlacierBackend {
     }
 
     /// Aborts every unfinished multipart upload whose description says glaciersync, except
-    /// those this process is writing. A vault shared by profiles that sync at the same time can
-    /// lose another process's upload this way; that put then fails as transient and a retry
-    /// starts it again (and Glacier itself reclaims uploads idle for about 24 hours).
+    /// those this process is writing and, after [`GlacierBackend::for_profile`], those whose
+    /// description names another profile: another profile's interrupted upload is left for its
+    /// own next sync to resume. Two processes syncing the same profile into one vault at the
+    /// same time can lose each other's upload this way; that put then fails as transient and a
+    /// retry starts it again (and Glacier itself reclaims uploads idle for about 24 hours).
     fn cleanup(&self) -> Result<()> {
         let active = self
             .active_uploads
@@ -1615,6 +1637,12 @@ impl Backend for GlacierBackend {
                     .description
                     .as_deref()
                     .is_some_and(is_our_description)
+            {
+                continue;
+            }
+            let theirs = upload.description.as_deref().and_then(parse_description);
+            if let (Some(ours), Some(theirs)) = (&self.cleanup_profile, theirs)
+                && theirs.profile != *ours
             {
                 continue;
             }

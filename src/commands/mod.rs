@@ -52,7 +52,8 @@ fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<d
                 vault: vault.clone(),
                 part_size: p.part_size,
                 concurrency: p.concurrency,
-            })?,
+            })?
+            .for_profile(&p.name),
             ATTEMPTS,
             base,
         ))),
