@@ -79,22 +79,15 @@ fn multipart_sync_and_ranged_restore_through_the_cli() {
         "the large file and the bundle go up in 1 MiB parts: {counters}"
     );
 
-    // Restoring two small files retrieves about one megabyte of the bundle, not all of it.
-    let (code, plan, err) = run(
-        d,
-        &[
-            "restore",
-            "--to",
-            "out",
-            "--dry-run",
-            "small/30.bin",
-            "small/31.bin",
-        ],
-    );
+    // Restoring one small file retrieves a few megabytes of the bundle around it, not all of
+    // it: its megabyte-aligned range, at most doubled to a tree-hash-aligned one (so the
+    // download comes with a checksum). One file: where two files land in a bundle depends on
+    // which parallel read finishes first.
+    let (code, plan, err) = run(d, &["restore", "--to", "out", "--dry-run", "small/30.bin"]);
     assert_eq!(code, 0, "{err}");
     let saved = plan["plan"]["bytes_saved_by_ranges"].as_u64().unwrap();
     assert!(
-        saved >= 4 << 20,
+        saved >= 1 << 20,
         "ranged retrieval spares most of the bundle: {plan}"
     );
     assert!(!d.join("out").exists(), "a dry run writes nothing");
@@ -108,17 +101,13 @@ fn multipart_sync_and_ranged_restore_through_the_cli() {
             "--tier",
             "expedited",
             "small/30.bin",
-            "small/31.bin",
         ],
     );
-    assert_eq!(done["restored"], 2, "{done}");
-    for name in ["small/30.bin", "small/31.bin"] {
-        assert_eq!(
-            std::fs::read(d.join("out/path").join(name)).unwrap(),
-            std::fs::read(src.join(name)).unwrap(),
-            "{name}"
-        );
-    }
+    assert_eq!(done["restored"], 1, "{done}");
+    assert_eq!(
+        std::fs::read(d.join("out/path/small/30.bin")).unwrap(),
+        std::fs::read(src.join("small/30.bin")).unwrap(),
+    );
     assert!(
         !d.join("out/path/small/00.bin").exists(),
         "only what was asked for"
@@ -134,8 +123,8 @@ fn multipart_sync_and_ranged_restore_through_the_cli() {
     let (a, b) = ranges[0].split_once('-').unwrap();
     let len = b.parse::<u64>().unwrap() + 1 - a.parse::<u64>().unwrap();
     assert!(
-        len <= 2 << 20,
-        "a megabyte-aligned range around the two members: {ranges:?}"
+        len <= 4 << 20,
+        "a megabyte-aligned range around the member: {ranges:?}"
     );
 
     // Everything, including the multipart file, with its tree hashes checked on the way.
