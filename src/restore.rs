@@ -7,7 +7,9 @@
 //! is overwritten without `overwrite`.
 
 use crate::backend::{Backend, ByteRange, ObjectKind, Tier, WarmState};
-use crate::catalog::{ArchiveKind, ArchiveRow, Catalog, EntryKind, LocatedVersion, Retrieval};
+use crate::catalog::{
+    ArchiveKind, ArchiveRow, Catalog, EntryKind, LocatedVersion, Retrieval, Snapshot,
+};
 use crate::error::{Error, Result};
 use crate::hash::{Hash32, TreeHasher};
 use crate::log;
@@ -424,6 +426,20 @@ fn eta_for(tier: Tier) -> Duration {
     })
 }
 
+/// The newest complete snapshot at or before `at` (default: the last), or an error that says
+/// there is none and what to do.
+pub fn snapshot_at(catalog: &Catalog, at: Option<i64>, profile: &str) -> Result<Snapshot> {
+    catalog.snapshot_at(at)?.ok_or_else(|| {
+        Error::Usage(match at {
+            Some(t) => format!(
+                "{profile}: no complete sync at or before {}",
+                crate::timespec::format(t)
+            ),
+            None => format!("{profile}: no complete sync yet: run `glaciersync sync` first"),
+        })
+    })
+}
+
 /// Restores the selected files of one profile.
 pub fn restore(
     opts: &RestoreOptions,
@@ -431,19 +447,7 @@ pub fn restore(
     catalog: &mut Catalog,
     progress: &Progress,
 ) -> Result<RestoreReport> {
-    let snapshot = catalog.snapshot_at(opts.at)?.ok_or_else(|| {
-        Error::Usage(match opts.at {
-            Some(t) => format!(
-                "{}: no complete sync at or before {}",
-                opts.profile,
-                crate::timespec::format(t)
-            ),
-            None => format!(
-                "{}: no complete sync yet: run `glaciersync sync` first",
-                opts.profile
-            ),
-        })
-    })?;
+    let snapshot = snapshot_at(catalog, opts.at, &opts.profile)?;
     let selection = Selection::new(&opts.patterns)?;
     let mut report = RestoreReport {
         name: opts.profile.clone(),

@@ -17,6 +17,8 @@
 
 #[path = "common/glacier_server.rs"]
 mod glacier_server;
+#[path = "common/moto.rs"]
+mod moto;
 #[path = "common/s3_relay.rs"]
 mod s3_relay;
 
@@ -47,19 +49,6 @@ const IN_FLIGHT: Duration = Duration::from_millis(250);
 
 // ---------------------------------------------------------------------------------------------
 // Peers
-
-fn moto() -> Option<String> {
-    match std::env::var("GLACIERSYNC_TEST_MOTO") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var("GLACIERSYNC_TEST_DISALLOW_SKIP").as_deref() == Ok("1") {
-                panic!("GLACIERSYNC_TEST_MOTO is not set but skipping is disallowed");
-            }
-            eprintln!("skipped: GLACIERSYNC_TEST_MOTO is not set (run scripts/test.sh)");
-            None
-        }
-    }
-}
 
 /// A bare, unsigned HTTP/1.0 exchange with moto (which checks no signatures by default):
 /// (status, body).
@@ -156,18 +145,6 @@ fn settled<T: PartialEq>(
         assert!(Instant::now() < deadline, "the service never settled");
         last = now;
     }
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,8 +370,8 @@ const S3_PART: usize = 5 * MIB;
 
 #[test]
 fn s3_upload_killed_midway_resumes_without_resending_parts() {
-    let Some(moto) = moto() else { return };
-    let bucket = unique("gs-kill");
+    let Some(moto) = moto::url() else { return };
+    let bucket = moto::unique("gs-kill");
     let (status, body) = http(&moto, "PUT", &format!("/{bucket}"));
     assert_eq!(status, 200, "CreateBucket: {body}");
     let relay = Relay::start(&moto);

@@ -3,24 +3,14 @@
 //! `database_dir`. `scripts/test.sh` starts moto and sets `GLACIERSYNC_TEST_MOTO`; without it
 //! these tests skip with a note, unless `GLACIERSYNC_TEST_DISALLOW_SKIP=1` (then they fail).
 
+#[path = "common/moto.rs"]
+mod moto;
+
 use glaciersync::backend::testsuite::content;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-fn moto() -> Option<String> {
-    match std::env::var("GLACIERSYNC_TEST_MOTO") {
-        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var("GLACIERSYNC_TEST_DISALLOW_SKIP").as_deref() == Ok("1") {
-                panic!("GLACIERSYNC_TEST_MOTO is not set but skipping is disallowed");
-            }
-            eprintln!("skipped: GLACIERSYNC_TEST_MOTO is not set (run scripts/test.sh)");
-            None
-        }
-    }
-}
 
 fn python() -> String {
     std::env::var("GLACIERSYNC_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
@@ -40,18 +30,6 @@ fn http(method: &str, url: &str, body: &str) {
         "{method} {url}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    )
 }
 
 struct Env {
@@ -134,9 +112,9 @@ fn assert_same_tree(a: &Path, b: &Path) {
 /// One test, since moto's restore delay is server-wide state.
 #[test]
 fn s3_deep_archive_round_trip_with_thaw_and_recover() {
-    let Some(url) = moto() else { return };
+    let Some(url) = moto::url() else { return };
     let env = Env::new(url.clone());
-    let bucket = unique("gs-e2e");
+    let bucket = moto::unique("gs-e2e");
     http("PUT", &format!("{url}/{bucket}"), "");
     let body = format!("backend = s3\nbucket = {bucket}\nstorage_class = DEEP_ARCHIVE\n");
     env.write_settings(&body, "db");
@@ -250,9 +228,9 @@ fn s3_deep_archive_round_trip_with_thaw_and_recover() {
 
 #[test]
 fn glacier_vault_round_trip_and_recover_from_inventory() {
-    let Some(url) = moto() else { return };
+    let Some(url) = moto::url() else { return };
     let env = Env::new(url);
-    let vault = unique("gs-e2e-vault");
+    let vault = moto::unique("gs-e2e-vault");
     env.write_settings(&format!("vault_name = {vault}\n"), "db");
     let src = env.path("src");
     make_tree(&src);
@@ -330,7 +308,7 @@ fn glacier_vault_round_trip_and_recover_from_inventory() {
 /// output, even at the highest verbosity, whether the run fails or succeeds.
 #[test]
 fn s3_missing_bucket_is_one_clear_line_and_secrets_stay_secret() {
-    let Some(url) = moto() else { return };
+    let Some(url) = moto::url() else { return };
     let env = Env::new(url.clone());
     const SECRET: &str = "Sup3rS3cretValueNeverPrinted";
     let settings = |bucket: &str| {
@@ -343,7 +321,7 @@ fn s3_missing_bucket_is_one_clear_line_and_secrets_stay_secret() {
         .unwrap();
     };
     write(&env.path("src"), "a.txt", b"hello");
-    let missing = unique("gs-missing");
+    let missing = moto::unique("gs-missing");
     settings(&missing);
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_glaciersync"))
@@ -367,7 +345,7 @@ fn s3_missing_bucket_is_one_clear_line_and_secrets_stay_secret() {
     assert_eq!(errors.len(), 1, "one line: {out}");
     assert!(errors[0].contains(&missing), "names the bucket: {out}");
 
-    let bucket = unique("gs-secret");
+    let bucket = moto::unique("gs-secret");
     http("PUT", &format!("{url}/{bucket}"), "");
     settings(&bucket);
     let (code, out) = run(&["sync"]);

@@ -1,7 +1,7 @@
 //! `ls` and `status`: read-only views of a profile's catalog.
 
 use crate::catalog::{Catalog, EntryKind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::select::Selection;
 use crate::settings::Profile;
 use serde::Serialize;
@@ -23,16 +23,7 @@ pub struct LsEntry {
 pub fn ls(p: &Profile, at: Option<i64>, patterns: &[String]) -> Result<Vec<LsEntry>> {
     let catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let selection = Selection::new(patterns)?;
-    let Some(snapshot) = catalog.snapshot_at(at)? else {
-        return Err(Error::Usage(match at {
-            Some(t) => format!(
-                "{}: no complete sync at or before {}",
-                p.name,
-                crate::timespec::format(t)
-            ),
-            None => format!("{}: no complete sync yet", p.name),
-        }));
-    };
+    let snapshot = crate::restore::snapshot_at(&catalog, at, &p.name)?;
     Ok(catalog
         .versions_at(snapshot.id)?
         .into_iter()
