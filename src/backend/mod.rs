@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod glacier;
 pub mod local;
+mod parts;
 pub mod retry;
 pub mod s3;
 pub mod testsuite;

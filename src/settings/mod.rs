@@ -34,6 +34,7 @@ pub use sample::SAMPLE;
 
 use crate::backend::aws::AwsOptions;
 use crate::error::{Error, Result};
+use crate::hash::MIB;
 use context::Ctx;
 use env::{Env, default_path_with, real_env};
 use ini::parse_ini;
@@ -41,10 +42,8 @@ use keys::check_keys;
 use profile::build_profile;
 use std::path::{Path, PathBuf};
 
-/// One mebibyte.
-const MIB: u64 = 1 << 20;
 /// One gibibyte.
-const GIB: u64 = 1 << 30;
+const GIB: u64 = 1024 * MIB;
 
 /// Default of `concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 4;

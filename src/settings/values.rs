@@ -2,6 +2,7 @@
 //! and each backend's part sizes.
 
 use super::{BackendSettings, GIB, MIB, STORAGE_CLASSES};
+use crate::backend::{glacier, s3};
 use std::path::{Component, Path, PathBuf};
 
 /// `C:\…`, `c:/…`, `C:` and UNC `\\server\…` paths: kept verbatim on every platform.
@@ -79,16 +80,14 @@ pub(super) fn canonical_storage_class(value: &str) -> Option<String> {
 pub(super) fn part_size_rule(backend: &BackendSettings, part_size: u64) -> Option<&'static str> {
     match backend {
         BackendSettings::Glacier { .. } => {
-            let ok = part_size.is_multiple_of(MIB)
-                && (part_size / MIB).is_power_of_two()
-                && (MIB..=4 * GIB).contains(&part_size);
-            (!ok).then_some(
+            glacier::validate_part_size(part_size).is_err().then_some(
                 "Glacier parts are 1MiB times a power of two (1MiB, 2MiB, 4MiB, …, 4GiB), e.g. \
                  64MiB",
             )
         }
-        BackendSettings::S3 { .. } => (!(5 * MIB..=5 * GIB).contains(&part_size))
-            .then_some("S3 parts are 5MiB to 5GiB, e.g. 64MiB"),
+        BackendSettings::S3 { .. } => (!(s3::MIN_PART_SIZE..=s3::MAX_PART_SIZE)
+            .contains(&part_size))
+        .then_some("S3 parts are 5MiB to 5GiB, e.g. 64MiB"),
         BackendSettings::Local { .. } => {
             (part_size == 0).then_some("it must be at least 1 byte, e.g. 64MiB")
         }
