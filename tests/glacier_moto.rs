@@ -6,6 +6,9 @@
 //! downloads, archive id = MD5 of the body, and 500 for deleting a missing archive. Jobs take 2 s
 //! (Expedited) or 5 s (inventories, moto's Standard).
 
+#[path = "common/moto.rs"]
+mod moto;
+
 use glaciersync::backend::aws::AwsOptions;
 use glaciersync::backend::glacier::{GlacierBackend, GlacierOptions};
 use glaciersync::backend::testsuite::{self, SuiteOptions, content, read_back};
@@ -14,20 +17,6 @@ use glaciersync::error::BackendErrorKind;
 use glaciersync::hash::{MIB, tree_hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// moto's URL, or `None` (with a note) when the tests may be skipped.
-fn moto() -> Option<String> {
-    match std::env::var("GLACIERSYNC_TEST_MOTO") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("GLACIERSYNC_TEST_DISALLOW_SKIP").as_deref() == Ok("1") {
-                panic!("GLACIERSYNC_TEST_MOTO is not set, and GLACIERSYNC_TEST_DISALLOW_SKIP=1");
-            }
-            eprintln!("note: skipping the moto Glacier tests: GLACIERSYNC_TEST_MOTO is not set");
-            None
-        }
-    }
-}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -71,14 +60,14 @@ fn opts() -> SuiteOptions {
 
 #[test]
 fn conformance_suite_on_moto() {
-    let Some(url) = moto() else { return };
+    let Some(url) = moto::url() else { return };
     let b = backend(&url, "suite");
     testsuite::run_all(&b, &opts());
 }
 
 #[test]
 fn inventory_on_moto_names_our_archives() {
-    let Some(url) = moto() else { return };
+    let Some(url) = moto::url() else { return };
     let b = backend(&url, "inventory");
     b.prepare().unwrap();
     b.prepare().unwrap(); // must not wipe anything (moto's CreateVault replaces a vault)

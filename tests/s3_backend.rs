@@ -9,6 +9,9 @@
 #[path = "common/s3_relay.rs"]
 mod s3_relay;
 
+#[path = "common/moto.rs"]
+mod moto;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
@@ -34,25 +37,6 @@ const REGION: &str = "us-east-1";
 
 // ---------------------------------------------------------------------------------------------
 // Peers
-
-/// The shared moto, or `None` (test skipped) when there is none and skipping is allowed.
-fn shared_moto() -> Option<String> {
-    match std::env::var("GLACIERSYNC_TEST_MOTO") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ => {
-            assert!(
-                std::env::var("GLACIERSYNC_TEST_DISALLOW_SKIP").as_deref() != Ok("1"),
-                "GLACIERSYNC_TEST_MOTO is not set, and GLACIERSYNC_TEST_DISALLOW_SKIP=1 forbids \
-                 skipping the S3 backend tests"
-            );
-            eprintln!(
-                "note: S3 backend test skipped: set GLACIERSYNC_TEST_MOTO=http://127.0.0.1:PORT \
-                 (a running `moto_server`)"
-            );
-            None
-        }
-    }
-}
 
 /// A moto server of this test's own, stopped when dropped.
 struct OwnMoto {
@@ -433,7 +417,7 @@ impl Fixture {
     }
 
     fn shared(tag: &str) -> Option<Fixture> {
-        Some(Fixture::on(&shared_moto()?, tag))
+        Some(Fixture::on(&moto::url()?, tag))
     }
 
     fn options(&self, class: &str) -> S3Options {
@@ -715,7 +699,7 @@ fn listing_is_confined_to_the_prefix_and_describe_names_it() {
 
 #[test]
 fn every_write_carries_our_sha256_checksum_and_is_conditional() {
-    let Some(moto) = shared_moto() else {
+    let Some(moto) = moto::url() else {
         return;
     };
     let relay = Relay::start(&moto);
@@ -838,7 +822,7 @@ fn ranged_reads_are_exact_or_refused() {
 
 #[test]
 fn deep_archive_restore_is_requested_once_and_waited_for() {
-    if shared_moto().is_none() {
+    if moto::url().is_none() {
         return;
     }
     // Restore timing is server-wide in moto: this test has a server of its own.
@@ -945,7 +929,7 @@ fn deep_archive_restore_is_requested_once_and_waited_for() {
 
 #[test]
 fn an_interrupted_multipart_upload_resumes_without_resending_parts() {
-    let Some(moto) = shared_moto() else {
+    let Some(moto) = moto::url() else {
         return;
     };
     let f = Fixture::on(&Relay::start(&moto).url, "resume");
@@ -987,7 +971,7 @@ fn an_interrupted_multipart_upload_resumes_without_resending_parts() {
 
 #[test]
 fn a_file_changed_before_resuming_is_refused_and_its_upload_aborted() {
-    let Some(moto) = shared_moto() else {
+    let Some(moto) = moto::url() else {
         return;
     };
     let f = Fixture::on(&Relay::start(&moto).url, "changed");
@@ -1063,7 +1047,7 @@ fn cleanup_aborts_our_stale_uploads_only() {
 
 #[test]
 fn requests_in_flight_stay_within_the_backend_wide_limit() {
-    let Some(moto) = shared_moto() else {
+    let Some(moto) = moto::url() else {
         return;
     };
     let relay = Relay::start(&moto);
@@ -1108,7 +1092,7 @@ fn requests_in_flight_stay_within_the_backend_wide_limit() {
 
 #[test]
 fn wrong_credentials_fail_prepare_with_auth_and_no_secret() {
-    if shared_moto().is_none() {
+    if moto::url().is_none() {
         return;
     }
     // Signature checks are server-wide in moto: this test has a server of its own. The first 3
@@ -1167,7 +1151,7 @@ fn wrong_credentials_fail_prepare_with_auth_and_no_secret() {
 
 #[test]
 fn a_missing_bucket_fails_prepare_with_not_found() {
-    let Some(endpoint) = shared_moto() else {
+    let Some(endpoint) = moto::url() else {
         return;
     };
     let bucket = bucket_name("missing");
