@@ -28,8 +28,6 @@ use glaciersync::backend::{ObjectKind, object_key};
 use s3_relay::Relay;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -50,32 +48,10 @@ const IN_FLIGHT: Duration = Duration::from_millis(250);
 // ---------------------------------------------------------------------------------------------
 // Peers
 
-/// A bare, unsigned HTTP/1.0 exchange with moto (which checks no signatures by default):
-/// (status, body).
+/// A bare, unsigned exchange with moto: (status, body).
 fn http(base: &str, method: &str, path: &str) -> (u16, String) {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    moto::request(base, method, path, &[], "")
+        .unwrap_or_else(|e| panic!("{method} {base}{path}: {e}"))
 }
 
 /// The texts of every `<tag>…</tag>` in `xml`, in order.

@@ -4,18 +4,7 @@
 use super::common::*;
 
 /// The settings file of the original 2013 script, as its users have it.
-const SEED: &str = "[global]
-aws_access_key: TheAccessKey
-aws_secret_key: TheSecretKey
-aws_region_name: us-east-1
-database_dir: /path/to/dbdir
-[pictures]
-vault_name: pictures
-archive_byte_size_threshold: 1000000
-path: C:\\Users\\user\\Pictures
-path2: C:\\Users\\user\\MyPictures
-path3: c:\\pics
-";
+const SEED: &str = include_str!("../fixtures/original-2013.ini");
 
 #[test]
 fn seed_file_of_the_original_script_loads_and_sync_names_the_missing_path() {
