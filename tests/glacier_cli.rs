@@ -2,6 +2,8 @@
 //! for what moto's Glacier lacks: multipart uploads of large files, and ranged retrieval of a
 //! few small files out of a large bundle.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/glacier_server.rs"]
 mod glacier_server;
 
@@ -11,21 +13,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs the CLI in `dir`: (exit code, the JSON of the first profile, stderr).
 fn run(dir: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_glaciersync"))
-        .current_dir(dir)
-        .args(["-c", "s.ini", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let json: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}); stderr: {stderr}"));
-    (
-        out.status.code().unwrap_or(-1),
-        json["profiles"][0].clone(),
-        stderr,
-    )
+    let (code, json, stderr) = cli::run_json(dir, args);
+    (code, json["profiles"][0].clone(), stderr)
 }
 
 /// Restores until done (the server finishes jobs at once, but each first request waits).

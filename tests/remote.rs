@@ -3,13 +3,15 @@
 //! `database_dir`. `scripts/test.sh` starts moto and sets `GLACIERSYNC_TEST_MOTO`; without it
 //! these tests skip with a note, unless `GLACIERSYNC_TEST_DISALLOW_SKIP=1` (then they fail).
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/moto.rs"]
 mod moto;
 
 use glaciersync::backend::testsuite::content;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 /// An unsigned request to moto (its S3, or its own `/moto-api/`), which must succeed.
@@ -52,17 +54,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> (i32, Value, String) {
-        let out: Output = Command::new(env!("CARGO_BIN_EXE_glaciersync"))
-            .current_dir(self.dir.path())
-            .env("GLACIERSYNC_RETRY_BASE_MS", "50")
-            .args(["-c", "s.ini", "--json"])
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let json: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}); stderr: {stderr}"));
-        (out.status.code().unwrap_or(-1), json, stderr)
+        cli::run_json(self.dir.path(), args)
     }
 
     fn profile(json: &Value) -> &Value {
