@@ -55,14 +55,8 @@ pub const DEFAULT_ARCHIVE_BYTE_SIZE_THRESHOLD: u64 = 16 * MIB;
 pub const DEFAULT_PART_SIZE: u64 = 64 * MIB;
 /// Default of `storage_class`.
 pub const DEFAULT_STORAGE_CLASS: &str = "DEEP_ARCHIVE";
-/// The accepted values of `storage_class`.
-pub const STORAGE_CLASSES: &[&str] = &[
-    "DEEP_ARCHIVE",
-    "GLACIER",
-    "GLACIER_IR",
-    "STANDARD_IA",
-    "STANDARD",
-];
+/// The accepted values of `storage_class`: the S3 backend's list.
+pub const STORAGE_CLASSES: &[&str] = &crate::backend::s3::STORAGE_CLASSES;
 
 /// A parsed and validated settings file.
 #[derive(Debug, Clone)]
