@@ -166,30 +166,38 @@ pub fn sync(
         part_size: p.part_size,
         concurrency: p.concurrency,
         staging_dir: staging_dir(p),
-        dry_run,
     };
-    let backend = open_backend(p)?;
+    let started = std::time::Instant::now();
     if dry_run {
-        // Changes nothing: an absent catalog is read as empty, in memory.
-        let path = p.catalog_path();
-        let mut catalog = if path.exists() {
-            Catalog::open(&path)?
-        } else {
-            Catalog::open_in_memory()?
-        };
-        let mut report = crate::sync::sync(&opts, &*backend, &mut catalog, progress)?;
-        if let Some(plan) = report.plan.as_mut() {
-            let prices = crate::cost::pricing(backend.name(), storage_class(p));
-            plan.estimated_upload_usd = prices.uploads(plan.requests);
-            plan.estimated_added_monthly_usd = prices.monthly(plan.read_bytes, plan.archives);
-        }
-        report.backend = backend.name().to_string();
-        return Ok(report);
+        return sync_plan(p, &opts, progress, started);
     }
+    let backend = open_backend(p)?;
     let _lock = lock(p)?;
     crate::sync::clean_staging(&opts.staging_dir);
     let mut catalog = Catalog::open(&p.catalog_path())?;
-    crate::sync::sync(&opts, &*backend, &mut catalog, progress)
+    let plan = crate::sync::plan(&opts, &catalog, progress)?;
+    crate::sync::execute(plan, &opts, &*backend, &mut catalog, progress, started)
+}
+
+/// `sync --dry-run`: the plan, priced. Changes nothing: an absent catalog is read as empty,
+/// in memory, and the backend is not asked.
+fn sync_plan(
+    p: &Profile,
+    opts: &SyncOptions,
+    progress: &Progress,
+    started: std::time::Instant,
+) -> Result<SyncReport> {
+    let path = p.catalog_path();
+    let catalog = if path.exists() {
+        Catalog::open(&path)?
+    } else {
+        Catalog::open_in_memory()?
+    };
+    let mut plan = crate::sync::plan(opts, &catalog, progress)?;
+    let backend = p.backend.kind();
+    plan.estimate
+        .price(&crate::cost::pricing(backend, storage_class(p)));
+    Ok(SyncReport::of_plan(&p.name, backend, plan, started))
 }
 
 /// `restore` of one profile.
