@@ -1,5 +1,5 @@
 //! Reading one entry's value (a one-line text, a path or a size) with the messages that name
-//! the file, line and key, and never a secret.
+//! the file, line and key, and never a secret; and looking a key up for a profile.
 
 use super::env::{Env, home_dir};
 use super::ini::{Entry, Section};
@@ -141,5 +141,52 @@ impl Ctx<'_> {
         } else {
             String::new()
         }
+    }
+}
+
+/// What a profile's values are looked up in: its section, then `[global]`.
+pub(super) struct Scope<'a> {
+    pub(super) ctx: &'a Ctx<'a>,
+    pub(super) global: Option<&'a Section>,
+    pub(super) sec: &'a Section,
+}
+
+impl<'a> Scope<'a> {
+    /// The profile's name, as written.
+    pub(super) fn name(&self) -> &'a str {
+        &self.sec.name
+    }
+
+    /// The value of `key`: the profile's own, else `[global]`'s.
+    pub(super) fn get(&self, key: &str) -> Option<Val<'a>> {
+        self.own(key).or_else(|| {
+            let g = self.global?;
+            g.get(key).map(|entry| Val { entry, section: g })
+        })
+    }
+
+    /// The profile's own value of `key` (for keys `[global]` cannot hold).
+    pub(super) fn own(&self, key: &str) -> Option<Val<'a>> {
+        self.sec.get(key).map(|entry| Val {
+            entry,
+            section: self.sec,
+        })
+    }
+
+    /// The one-line text of `key`, if set.
+    pub(super) fn opt_str(&self, key: &str) -> Result<Option<String>> {
+        self.get(key)
+            .map(|v| self.ctx.single(&v, false).map(str::to_string))
+            .transpose()
+    }
+
+    /// An error at `line` of the settings file.
+    pub(super) fn err(&self, line: usize, msg: impl Into<String>) -> Error {
+        self.ctx.err(line, msg)
+    }
+
+    /// ` (from [global], for profile [name])` when `v` comes from `[global]`, else nothing.
+    pub(super) fn where_from(&self, v: &Val<'_>) -> String {
+        self.ctx.where_from(v, self.sec)
     }
 }

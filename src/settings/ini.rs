@@ -36,7 +36,6 @@ const GLOBAL: &str = "global";
 
 /// Splits the text into sections and entries, configparser style (see the module docs).
 pub(super) fn parse_ini(text: &str, file: &Path) -> Result<Vec<Section>> {
-    let err = |line: usize, msg: String| settings_err(file, line, msg);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut sections: Vec<Section> = Vec::new();
     // Indentation of the last key line in the current section, while a key can be continued.
@@ -55,79 +54,72 @@ pub(super) fn parse_ini(text: &str, file: &Path) -> Result<Vec<Section>> {
             entry.more.push((line, trimmed.to_string()));
             continue;
         }
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            let Some(name) = rest.strip_suffix(']') else {
-                return Err(err(
-                    line,
-                    "a section header must be `[name]` on a line of its own".to_string(),
-                ));
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(err(
-                    line,
-                    "empty section name `[]`: name the profile".into(),
-                ));
-            }
-            if let Some(prev) = sections.iter().find(|s| s.name == name) {
-                return Err(err(
-                    line,
-                    format!(
-                        "section [{name}] appears twice (first at line {}): merge the two",
-                        prev.line
-                    ),
-                ));
-            }
-            sections.push(Section {
-                name: name.to_string(),
-                line,
-                entries: Vec::new(),
-            });
+        let read = if let Some(rest) = trimmed.strip_prefix('[') {
             key_indent = None;
-            continue;
-        }
-        // The line's text is not echoed from here on: it may hold a secret.
-        let Some(pos) = trimmed.find(['=', ':']) else {
-            return Err(err(
-                line,
-                "this line is not a `[section]`, a `key = value`, a comment (# or ;) or an \
-                 indented continuation of the value above: fix or remove it"
-                    .into(),
-            ));
+            section_header(rest, line, &sections).map(|s| sections.push(s))
+        } else {
+            key_indent = Some(indent);
+            add_entry(&mut sections, trimmed, line)
         };
-        let key = trimmed[..pos].trim().to_lowercase();
-        let value = trimmed[pos + 1..].trim();
-        if key.is_empty() {
-            return Err(err(
-                line,
-                "a value without a key: write `key = value`".into(),
-            ));
-        }
-        let Some(section) = sections.last_mut() else {
-            return Err(err(
-                line,
-                format!(
-                    "`{key}` comes before any section: put it under [global] or under a \
-                     profile's [name]"
-                ),
-            ));
-        };
-        if let Some(prev) = section.get(&key) {
-            return Err(err(
-                line,
-                format!(
-                    "`{key}` is set twice in [{}] (first at line {}): keep one",
-                    section.name, prev.line
-                ),
-            ));
-        }
-        section.entries.push(Entry {
-            key,
-            line,
-            value: value.to_string(),
-            more: Vec::new(),
-        });
-        key_indent = Some(indent);
+        read.map_err(|msg| settings_err(file, line, msg))?;
     }
     Ok(sections)
+}
+
+/// The section a `[name]` line at `line` opens (`rest` follows the `[`); the message if it
+/// cannot.
+fn section_header(rest: &str, line: usize, sections: &[Section]) -> Result<Section, String> {
+    let Some(name) = rest.strip_suffix(']') else {
+        return Err("a section header must be `[name]` on a line of its own".to_string());
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("empty section name `[]`: name the profile".into());
+    }
+    if let Some(prev) = sections.iter().find(|s| s.name == name) {
+        return Err(format!(
+            "section [{name}] appears twice (first at line {}): merge the two",
+            prev.line
+        ));
+    }
+    Ok(Section {
+        name: name.to_string(),
+        line,
+        entries: Vec::new(),
+    })
+}
+
+/// Adds the `key = value` line `trimmed` to the last section; the message if it cannot. The
+/// line's text is never echoed: it may hold a secret.
+fn add_entry(sections: &mut [Section], trimmed: &str, line: usize) -> Result<(), String> {
+    let Some(pos) = trimmed.find(['=', ':']) else {
+        return Err(
+            "this line is not a `[section]`, a `key = value`, a comment (# or ;) or an \
+             indented continuation of the value above: fix or remove it"
+                .into(),
+        );
+    };
+    let key = trimmed[..pos].trim().to_lowercase();
+    let value = trimmed[pos + 1..].trim();
+    if key.is_empty() {
+        return Err("a value without a key: write `key = value`".into());
+    }
+    let Some(section) = sections.last_mut() else {
+        return Err(format!(
+            "`{key}` comes before any section: put it under [global] or under a profile's [name]"
+        ));
+    };
+    if let Some(prev) = section.get(&key) {
+        return Err(format!(
+            "`{key}` is set twice in [{}] (first at line {}): keep one",
+            section.name, prev.line
+        ));
+    }
+    section.entries.push(Entry {
+        key,
+        line,
+        value: value.to_string(),
+        more: Vec::new(),
+    });
+    Ok(())
 }

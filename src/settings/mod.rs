@@ -17,9 +17,12 @@
 //!
 //! The module reads in layers, one file each: `ini` splits the text into sections and entries,
 //! `keys` checks which keys may stand where, `profile` builds each [`Profile`] from its
-//! section and `[global]` (reading values through `context`, with the rules of `values` and
-//! the lookups of `env`); `sample` holds the text `glaciersync init` writes.
+//! section and `[global]`, one concern at a time (the backend in `backend`, the AWS connection
+//! in `aws`, the trees in `trees`), reading values through `context`, with the rules of
+//! `values` and the lookups of `env`; `sample` holds the text `glaciersync init` writes.
 
+mod aws;
+mod backend;
 mod context;
 mod env;
 mod ini;
@@ -28,6 +31,7 @@ mod profile;
 mod sample;
 #[cfg(test)]
 mod tests;
+mod trees;
 mod values;
 
 pub use sample::SAMPLE;
@@ -35,6 +39,7 @@ pub use sample::SAMPLE;
 use crate::backend::aws::AwsOptions;
 use crate::error::{Error, Result};
 use crate::hash::MIB;
+use backend::BackendKind;
 use context::Ctx;
 use env::{Env, default_path_with, real_env};
 use ini::parse_ini;
@@ -122,11 +127,12 @@ pub enum BackendSettings {
 impl BackendSettings {
     /// The backend's name as `backend =` spells it: `local`, `s3` or `glacier`.
     pub fn kind(&self) -> &'static str {
-        match self {
-            BackendSettings::Local { .. } => "local",
-            BackendSettings::S3 { .. } => "s3",
-            BackendSettings::Glacier { .. } => "glacier",
-        }
+        let kind = match self {
+            BackendSettings::Local { .. } => BackendKind::Local,
+            BackendSettings::S3 { .. } => BackendKind::S3,
+            BackendSettings::Glacier { .. } => BackendKind::Glacier,
+        };
+        kind.name()
     }
 }
 

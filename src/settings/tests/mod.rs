@@ -4,6 +4,7 @@
 use super::*;
 use std::ffi::OsString;
 
+mod backend;
 mod env;
 mod files;
 mod ini;
@@ -56,4 +57,22 @@ fn assert_contains(text: &str, parts: &[&str]) {
     for p in parts {
         assert!(text.contains(p), "{text:?} should contain {p:?}");
     }
+}
+
+/// Runs `f` on the scope of the last section of `text` (read as the helpers above read it): to
+/// test one concern's check on its own.
+fn with_scope<T>(text: &str, f: impl FnOnce(&crate::settings::context::Scope<'_>) -> T) -> T {
+    let sections = parse_ini(text, Path::new(FILE)).expect("INI text");
+    let env = home_env();
+    let ctx = Ctx {
+        file: Path::new(FILE),
+        base: PathBuf::from("/etc/gs"),
+        env: &env,
+    };
+    let scope = crate::settings::context::Scope {
+        ctx: &ctx,
+        global: sections.iter().find(|s| s.is_global()),
+        sec: sections.last().expect("a section"),
+    };
+    f(&scope)
 }

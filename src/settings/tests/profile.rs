@@ -291,3 +291,29 @@ fn secrets_never_appear_in_errors_or_debug() {
         "{debug}"
     );
 }
+
+#[test]
+fn exclude_on_its_own() {
+    let exclude = |text: &str| {
+        with_scope(text, |s| {
+            crate::settings::profile::exclude(s).map_err(|e| e.to_string())
+        })
+    };
+    assert_eq!(exclude("[p]\n"), Ok(vec![]));
+    assert_eq!(
+        exclude("[global]\nexclude = *.bak\n[p]\n"),
+        Ok(vec!["*.bak".to_string()])
+    );
+    // One pattern a line; blank lines and an empty first line are skipped.
+    assert_eq!(
+        exclude("[p]\nexclude =\n  *.tmp\n\n  .cache/\n"),
+        Ok(vec!["*.tmp".to_string(), ".cache/".to_string()])
+    );
+    let e = exclude("[p]\nexclude = *.tmp\n  [z-a]\n").unwrap_err();
+    assert!(
+        e.starts_with(&format!(
+            "{FILE}:3: `exclude` has a bad gitignore pattern: "
+        )),
+        "{e}"
+    );
+}
