@@ -120,7 +120,11 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         WarmState::Pending { ticket, eta } => {
             state.warm_ticket = Some(ticket);
             save(p, &state)?;
-            pending(&mut report, eta, "the catalog copy is being retrieved");
+            pending(
+                &mut report,
+                eta.into(),
+                "the catalog copy is being retrieved",
+            );
             return Ok(report);
         }
         WarmState::Ready { ticket } => ticket,

@@ -1,0 +1,1 @@
+//! Plans tested without backend I/O.
