@@ -120,11 +120,8 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         WarmState::Pending { ticket, eta } => {
             state.warm_ticket = Some(ticket);
             save(p, &state)?;
-            pending(
-                &mut report,
-                eta.into(),
-                "the catalog copy is being retrieved",
-            );
+            let eta = Some(eta);
+            pending(&mut report, eta, "the catalog copy is being retrieved");
             return Ok(report);
         }
         WarmState::Ready { ticket } => ticket,
