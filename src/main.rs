@@ -6,7 +6,7 @@ use glaciersync::backend::Tier;
 use glaciersync::commands::{self, VerifyOptions};
 use glaciersync::error::Error;
 use glaciersync::progress::Progress;
-use glaciersync::restore::RestoreOptions;
+use glaciersync::restore::RestoreArgs;
 use glaciersync::settings::{self, Profile, Settings};
 use glaciersync::{log, timespec};
 use serde_json::{Value, json};
@@ -59,25 +59,7 @@ enum Command {
         patterns: Vec<String>,
     },
     /// Start or continue a restore of the matching files into DIR
-    Restore {
-        /// Target directory
-        #[arg(long)]
-        to: PathBuf,
-        /// RFC 3339 time or a date (end of that day, local time)
-        #[arg(long)]
-        at: Option<String>,
-        /// Retrieval tier for cold storage
-        #[arg(long, default_value = "bulk", value_parser = ["bulk", "standard", "expedited"])]
-        tier: String,
-        /// Replace existing files in DIR
-        #[arg(long)]
-        overwrite: bool,
-        /// Print what would be retrieved and restored; change nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Globs over paths as ls prints them (none: everything)
-        patterns: Vec<String>,
-    },
+    Restore(RestoreArgs),
     /// Rebuild a lost local catalog of each profile from the backend alone
     Recover {
         /// Retrieval tier for a catalog copy in cold storage
@@ -241,30 +223,13 @@ fn run(cli: &Cli) -> u8 {
                 }
                 Ok((OK, json!({"name": p.name, "files": entries})))
             }
-            Command::Restore {
-                to,
-                at,
-                tier,
-                overwrite,
-                dry_run,
-                patterns,
-            } => {
-                let opts = RestoreOptions {
-                    profile: p.name.clone(),
-                    to: to.clone(),
-                    at: at.as_deref().map(timespec::parse).transpose()?,
-                    tier: Tier::parse(tier).expect("clap checked"),
-                    overwrite: *overwrite,
-                    dry_run: *dry_run,
-                    patterns: patterns.clone(),
-                    concurrency: p.concurrency,
-                };
-                let r = commands::restore(p, &opts, &progress)?;
-                for e in &r.errors {
+            Command::Restore(args) => {
+                let r = commands::restore(p, args, &progress)?;
+                for e in r.errors() {
                     log::error(&format!("{}: {}", e.path, e.error));
                 }
                 if !cli.json {
-                    print_restore_summary(&r);
+                    log::info(&r.to_string());
                 }
                 Ok((
                     r.exit_code(),
@@ -396,37 +361,6 @@ fn print_sync_summary(r: &glaciersync::sync::SyncReport) {
             String::new()
         } else {
             format!("; {} errors", r.errors.len())
-        }
-    ));
-}
-
-fn print_restore_summary(r: &glaciersync::restore::RestoreReport) {
-    if let Some(plan) = &r.plan {
-        log::info(&format!(
-            "{} (dry run): {} files selected, {} already in place; would thaw {} objects ({}) with the {} tier, {} spared by ranged retrieval, {} requests",
-            r.name,
-            r.selected,
-            r.already_present,
-            plan.objects_to_thaw,
-            human_bytes(plan.bytes_to_thaw),
-            plan.tier,
-            human_bytes(plan.bytes_saved_by_ranges),
-            plan.requests
-        ));
-        return;
-    }
-    log::info(&format!(
-        "{}: {} files restored ({}), {} already in place, {} links, {} pending retrievals{}",
-        r.name,
-        r.restored,
-        human_bytes(r.restored_bytes),
-        r.already_present,
-        r.links,
-        r.pending,
-        if r.errors.is_empty() {
-            String::new()
-        } else {
-            format!(", {} errors", r.errors.len())
         }
     ));
 }

@@ -846,7 +846,6 @@ fn deep_archive_restore_is_requested_once_and_waited_for() {
     else {
         panic!("a fresh restore is pending");
     };
-    let eta = eta.expect("an estimate");
     assert!(eta > Duration::from_secs(11 * 3600) && eta <= Duration::from_secs(12 * 3600));
     assert_eq!(b.stats().restore_object, 1);
 

@@ -23,7 +23,8 @@ use std::path::Path;
 use std::time::Duration;
 
 /// What an object holds. Decides its storage class, key and description.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     /// One large file's bytes as they are.
     File,
@@ -81,7 +82,7 @@ pub struct ObjectInfo {
 }
 
 /// A half-open byte range `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ByteRange {
     pub start: u64,
     pub end: u64,
@@ -98,7 +99,8 @@ impl ByteRange {
 }
 
 /// Retrieval speed (and price) for cold storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
     Bulk,
     Standard,
@@ -132,8 +134,8 @@ pub enum WarmState {
     /// Requested, not yet readable. Keep `ticket` and call [`Backend::warm_up`] again later.
     Pending {
         ticket: String,
-        /// Expected remaining wait, when the backend can tell.
-        eta: Option<Duration>,
+        /// Expected remaining wait: every backend with cold storage knows its tiers' times.
+        eta: Duration,
     },
 }
 

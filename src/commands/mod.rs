@@ -15,7 +15,7 @@ use crate::backend::retry::Retrying;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::restore::{RestoreOptions, RestoreReport};
+use crate::restore::{RestoreArgs, RestoreOptions, RestoreOutcome};
 use crate::scan::TreeSpec;
 use crate::settings::{BackendSettings, Profile};
 use crate::sync::{SyncOptions, SyncReport};
@@ -200,12 +200,22 @@ fn sync_plan(
     Ok(SyncReport::of_plan(&p.name, backend, plan, started))
 }
 
-/// `restore` of one profile.
-pub fn restore(p: &Profile, opts: &RestoreOptions, progress: &Progress) -> Result<RestoreReport> {
+/// `restore` of one profile: plans, then carries the plan out (a dry run returns the plan).
+pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<RestoreOutcome> {
     let _lock = lock(p)?;
     let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let backend = open_backend(p)?;
-    crate::restore::restore(opts, &*backend, &mut catalog, progress)
+    let opts = RestoreOptions {
+        args: args.clone(),
+        profile: p.name.clone(),
+        concurrency: p.concurrency,
+    };
+    let plan = crate::restore::plan(&opts, &*backend, &catalog)?;
+    if plan.dry_run {
+        return Ok(RestoreOutcome::Planned(plan));
+    }
+    let report = crate::restore::execute(plan, &*backend, &mut catalog, progress)?;
+    Ok(RestoreOutcome::Restored(report))
 }
 
 /// The storage class data goes to, for cost estimates.

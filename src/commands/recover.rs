@@ -120,6 +120,7 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         WarmState::Pending { ticket, eta } => {
             state.warm_ticket = Some(ticket);
             save(p, &state)?;
+            let eta = Some(eta);
             pending(&mut report, eta, "the catalog copy is being retrieved");
             return Ok(report);
         }

@@ -493,7 +493,10 @@ fn restore_dry_run_writes_nothing() {
     let p = r.profile();
     assert_eq!(p["dry_run"], true);
     assert_eq!(p["selected"], 2, "{p:#}");
-    assert_eq!(p["restored"], 0, "{p:#}");
+    // The plan, not a report: nothing restored, what would be downloaded.
+    assert!(p.get("restored").is_none(), "{p:#}");
+    assert_eq!(p["files_to_restore"], 2, "{p:#}");
+    assert_eq!(p["bytes_to_download"], 2 * MIB + 1, "{p:#}");
     assert!(!out.exists());
 }
 

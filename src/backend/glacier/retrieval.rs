@@ -124,7 +124,7 @@ impl GlacierBackend {
                     };
                     return Ok(WarmState::Pending {
                         ticket: ticket.encode(),
-                        eta: Some(tier_duration(tier)),
+                        eta: tier_duration(tier),
                     });
                 }
                 Err(e)
@@ -243,7 +243,7 @@ impl GlacierBackend {
             )),
             _ => Ok(WarmState::Pending {
                 ticket: text.to_string(),
-                eta: Some(remaining(tier_duration(job_tier), job.creation_date())),
+                eta: remaining(tier_duration(job_tier), job.creation_date()),
             }),
         }
     }

@@ -34,7 +34,7 @@ impl S3Backend {
                     .map(str::to_string)
                     .unwrap_or_else(|| new_ticket(tier));
                 return Ok(WarmState::Pending {
-                    eta: ticket_eta(&ticket, &class),
+                    eta: pending_eta(&ticket, &class),
                     ticket,
                 });
             }
@@ -88,7 +88,7 @@ impl S3Backend {
         }
         let ticket = new_ticket(tier);
         Ok(WarmState::Pending {
-            eta: ticket_eta(&ticket, &class),
+            eta: pending_eta(&ticket, &class),
             ticket,
         })
     }
@@ -149,6 +149,12 @@ pub(super) fn parse_ticket(ticket: &str) -> Option<(Tier, i64)> {
     let rest = ticket.strip_prefix("s3-restore:")?;
     let (tier, time) = rest.split_once(':')?;
     Some((Tier::parse(tier)?, time.parse().ok()?))
+}
+
+/// The expected wait of a pending restore: what is left of its tier's time, at least a minute
+/// once that time has passed (as Glacier's backend estimates an overdue job).
+fn pending_eta(ticket: &str, class: &str) -> Duration {
+    ticket_eta(ticket, class).unwrap_or(Duration::from_secs(60))
 }
 
 pub(super) fn ticket_eta(ticket: &str, class: &str) -> Option<Duration> {

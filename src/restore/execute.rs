@@ -1,0 +1,230 @@
+//! Carrying out a [`RestorePlan`]: warm-ups (each new request recorded in the catalog),
+//! downloads of several archives at once, then symlinks and directories.
+
+use super::demux::{MemberResult, download};
+use super::dest::{DirCache, file_time, make_dirs, set_times_and_mode};
+use super::plan::{ArchivePlan, Dest, Link, RestorePlan};
+use super::{RestoreReport, human_duration};
+use crate::backend::{Backend, Tier, WarmState};
+use crate::catalog::{Catalog, Retrieval};
+use crate::error::Result;
+use crate::log;
+use crate::progress::Progress;
+use crate::sync::FileError;
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// An archive readable now, with the ticket its warm-up gave.
+type Ready<'p> = (&'p ArchivePlan, Option<String>);
+
+/// Carries out `plan`: what is readable is restored, what must be thawed is requested (or
+/// checked on) and reported pending.
+pub fn execute(
+    plan: RestorePlan,
+    backend: &dyn Backend,
+    catalog: &mut Catalog,
+    progress: &Progress,
+) -> Result<RestoreReport> {
+    let mut report = RestoreReport {
+        name: plan.name.clone(),
+        backend: plan.backend.clone(),
+        snapshot: plan.snapshot,
+        selected: plan.totals.selected,
+        already_present: plan.totals.already_present,
+        errors: plan.errors.clone(),
+        ..RestoreReport::default()
+    };
+    for d in &plan.in_place {
+        let _ = set_times_and_mode(&d.path, d.mode, d.mtime_ns);
+    }
+    let ready = warm_up(&plan.archives, plan.tier, backend, catalog, &mut report)?;
+    let results = download_all(&plan, ready, backend, progress);
+    record(results, catalog, &mut report)?;
+    // Symlinks after files, so no file is written through a restored link.
+    for link in &plan.links {
+        match restore_link(&plan.to, plan.overwrite, link) {
+            Ok(true) => report.links += 1,
+            Ok(false) => report.already_present += 1,
+            Err(e) => report.errors.push(failed(&link.file, e)),
+        }
+    }
+    // Directories last, deepest first (the plan's order), so their mtimes stick.
+    for dir in &plan.dirs {
+        match restore_dir(&plan.to, dir) {
+            Ok(()) => report.dirs += 1,
+            Err(e) => report.errors.push(failed(&dir.file, e)),
+        }
+    }
+    if report.pending > 0 {
+        log::info(&format!(
+            "{}: {} retrieval(s) pending ({} bytes); run the same command again in about {}",
+            report.name,
+            report.pending,
+            report.pending_bytes,
+            human_duration(report.eta_seconds.unwrap_or(0))
+        ));
+    }
+    Ok(report)
+}
+
+fn failed(file: &str, e: io::Error) -> FileError {
+    FileError {
+        path: file.to_string(),
+        error: e.to_string(),
+    }
+}
+
+/// Requests or checks on what cold storage must thaw; returns the archives readable now.
+fn warm_up<'p>(
+    archives: &'p [ArchivePlan],
+    tier: Tier,
+    backend: &dyn Backend,
+    catalog: &mut Catalog,
+    report: &mut RestoreReport,
+) -> Result<Vec<Ready<'p>>> {
+    let mut ready = Vec::new();
+    let mut max_eta: Option<Duration> = None;
+    for a in archives {
+        let Some(thaw) = &a.thaw else {
+            ready.push((a, None));
+            continue;
+        };
+        let saved = thaw.requested.as_ref().map(|r| r.ticket.as_str());
+        let range = (!thaw.whole).then_some(thaw.range);
+        match backend.warm_up(&a.remote_id, range, tier, saved)? {
+            WarmState::Ready { ticket } => ready.push((a, ticket)),
+            WarmState::Pending { ticket, eta } => {
+                if saved != Some(ticket.as_str()) {
+                    report.requested += 1;
+                    catalog.save_retrieval(&Retrieval {
+                        archive_id: a.id,
+                        range_start: a.span.start,
+                        range_end: a.span.end,
+                        tier: tier.as_str().to_string(),
+                        ticket: Some(ticket),
+                        requested_at: chrono::Utc::now().timestamp(),
+                    })?;
+                }
+                report.pending += 1;
+                report.pending_bytes += thaw.range.len();
+                max_eta = Some(max_eta.map_or(eta, |m| m.max(eta)));
+            }
+        }
+    }
+    report.eta_seconds = max_eta.map(|d| d.as_secs());
+    Ok(ready)
+}
+
+/// Downloads the ready archives, `plan.concurrency` at once. Returns each archive's results,
+/// one per member.
+fn download_all<'p>(
+    plan: &RestorePlan,
+    ready: Vec<Ready<'p>>,
+    backend: &dyn Backend,
+    progress: &Progress,
+) -> Vec<(&'p ArchivePlan, Vec<MemberResult>)> {
+    let total: u64 = ready.iter().map(|(a, _)| a.span.len()).sum();
+    let bar = progress.bytes_bar("restore", total);
+    let files = |a: &ArchivePlan| a.members.iter().map(|m| m.dests.len() as u64).sum::<u64>();
+    let files_total: u64 = ready.iter().map(|(a, _)| files(a)).sum();
+    let files_done = AtomicU64::new(0);
+    let queue = Mutex::new(ready.into_iter());
+    let dirs = DirCache::default();
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..plan.concurrency.max(1) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((a, ticket)) = next else { return };
+                    let r = download(backend, &plan.to, &dirs, a, ticket.as_deref());
+                    bar.inc(a.span.len());
+                    let n = files_done.fetch_add(files(a), Ordering::Relaxed) + files(a);
+                    bar.set_message(format!("{n}/{files_total} files"));
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((a, r));
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts what was restored, lists what failed, and forgets the retrieval of every archive
+/// whose members all took their places.
+fn record(
+    results: Vec<(&ArchivePlan, Vec<MemberResult>)>,
+    catalog: &mut Catalog,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    for (a, rs) in results {
+        let mut all_ok = true;
+        for (m, r) in a.members.iter().zip(rs) {
+            for d in &m.dests {
+                match &r {
+                    Ok(()) => {
+                        report.restored += 1;
+                        report.restored_bytes += m.size;
+                    }
+                    Err(e) => {
+                        all_ok = false;
+                        report.errors.push(FileError {
+                            path: d.file.clone(),
+                            error: e.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if all_ok {
+            catalog.delete_retrieval(a.id, a.span.start, a.span.end)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates one symlink. `Ok(false)`: the same link is already there.
+fn restore_link(to: &Path, overwrite: bool, link: &Link) -> io::Result<bool> {
+    let dest = &link.path;
+    let target = OsStr::from_bytes(&link.target);
+    if let Some(parent) = dest.parent() {
+        make_dirs(to, parent)?;
+    }
+    if let Ok(m) = fs::symlink_metadata(dest) {
+        if m.file_type().is_symlink() && fs::read_link(dest)?.as_os_str() == target {
+            return Ok(false);
+        }
+        if !overwrite {
+            return Err(io::Error::other(format!(
+                "{} exists: not overwritten (use --overwrite)",
+                dest.display()
+            )));
+        }
+        if m.is_dir() {
+            return Err(io::Error::other(format!(
+                "{} is a directory",
+                dest.display()
+            )));
+        }
+        fs::remove_file(dest)?;
+    }
+    std::os::unix::fs::symlink(target, dest)?;
+    let t = file_time(link.mtime_ns);
+    let _ = filetime::set_symlink_file_times(dest, t, t);
+    Ok(true)
+}
+
+/// Creates one directory (if missing) and gives it back its mode and mtime.
+fn restore_dir(to: &Path, dir: &Dest) -> io::Result<()> {
+    make_dirs(to, &dir.path)?;
+    set_times_and_mode(&dir.path, dir.mode, dir.mtime_ns)
+}
