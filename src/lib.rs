@@ -19,5 +19,6 @@ pub mod select;
 pub mod settings;
 pub mod sync;
 pub mod timespec;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -1,12 +1,18 @@
 //! The commands: each joins settings, catalog and backend for one profile and returns a
-//! report that the CLI prints (as text or JSON). The CLI stays thin; everything testable is here.
+//! [`Report`] that prints itself (text or JSON) and decides the exit code. The CLI stays thin;
+//! everything testable is here.
 
+mod init;
 mod inspect;
 mod recover;
+mod report;
+mod summary;
 mod verify;
 
-pub use inspect::{LsEntry, StatusReport, ls, status};
-pub use recover::{RecoverReport, recover};
+pub use init::{InitReport, init};
+pub use inspect::{LsEntry, LsReport, StatusReport, ls, status};
+pub use recover::{RecoverReport, RecoverState, recover};
+pub use report::{AnyReport, Channel, Exit, Report};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
 use crate::backend::Backend;
