@@ -13,11 +13,13 @@ pub mod error;
 pub mod hash;
 pub mod log;
 pub mod progress;
+pub mod report;
 pub mod restore;
 pub mod scan;
 pub mod select;
 pub mod settings;
 pub mod sync;
 pub mod timespec;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -83,8 +83,7 @@ impl Progress {
         self.scan.inc(files);
         let total = self.scan_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if !self.scan.is_hidden() {
-            self.scan
-                .set_message(indicatif::HumanBytes(total).to_string());
+            self.scan.set_message(crate::units::bytes(total));
         }
     }
 

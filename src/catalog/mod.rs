@@ -327,6 +327,14 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Removes `key` (nothing happens when it is absent).
+    pub fn delete_meta(&mut self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?", [key])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Resumes the running snapshot or starts a new one. Returns its id and whether resumed.
     pub fn begin_snapshot(&mut self, now: i64) -> Result<(SnapshotId, bool)> {
         let running: Option<i64> = self

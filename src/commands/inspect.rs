@@ -2,9 +2,12 @@
 
 use crate::catalog::{Catalog, EntryKind};
 use crate::error::Result;
+use crate::report::{Channel, Exit, Report};
 use crate::select::Selection;
 use crate::settings::Profile;
 use serde::Serialize;
+use std::fmt::{self, Display};
+use std::io::Write;
 
 /// One line of `ls`.
 #[derive(Debug, Clone, Serialize)]
@@ -19,12 +22,47 @@ pub struct LsEntry {
     pub mtime: String,
 }
 
+/// `ls` of one profile: one line per file, `path<TAB>size<TAB>mtime`, on stdout.
+#[derive(Debug, Clone, Serialize)]
+pub struct LsReport {
+    pub name: String,
+    pub files: Vec<LsEntry>,
+}
+
+/// The text with names that are not UTF-8 made lossy; [`Report::write_text`] prints them exactly.
+impl Display for LsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.files {
+            writeln!(f, "{}\t{}\t{}", e.path, e.size, e.mtime)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for LsReport {
+    fn exit_code(&self) -> Exit {
+        Exit::Ok
+    }
+
+    fn channel(&self) -> Channel {
+        Channel::Stdout
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for e in &self.files {
+            out.write_all(&e.raw_path)?;
+            writeln!(out, "\t{}\t{}", e.size, e.mtime)?;
+        }
+        Ok(())
+    }
+}
+
 /// The files as they stood at `at` (default: the last sync), filtered by `patterns`.
-pub fn ls(p: &Profile, at: Option<i64>, patterns: &[String]) -> Result<Vec<LsEntry>> {
+pub fn ls(p: &Profile, at: Option<i64>, patterns: &[String]) -> Result<LsReport> {
     let catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let selection = Selection::new(patterns)?;
     let snapshot = crate::restore::snapshot_at(&catalog, at, &p.name)?;
-    Ok(catalog
+    let files = catalog
         .versions_at(snapshot.id)?
         .into_iter()
         .filter(|v| v.rec.kind != EntryKind::Dir && selection.matches(&v.rec.tree, &v.rec.path))
@@ -35,7 +73,11 @@ pub fn ls(p: &Profile, at: Option<i64>, patterns: &[String]) -> Result<Vec<LsEnt
             size: v.rec.size,
             mtime: crate::timespec::format_ns(v.rec.mtime_ns),
         })
-        .collect())
+        .collect();
+    Ok(LsReport {
+        name: p.name.clone(),
+        files,
+    })
 }
 
 /// `status` of one profile.
@@ -55,6 +97,40 @@ pub struct StatusReport {
     pub interrupted_sync: bool,
     pub pending_retrievals: u64,
     pub estimated_monthly_usd: f64,
+}
+
+impl Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} backend, {} files ({} bytes), {} versions, {} archives ({} bytes stored), last sync {}{}, {} pending retrievals, about ${:.2}/month",
+            self.name,
+            self.backend,
+            self.files,
+            self.file_bytes,
+            self.versions,
+            self.archives,
+            self.stored_bytes,
+            self.last_sync.as_deref().unwrap_or("never"),
+            if self.interrupted_sync {
+                " (a later sync was interrupted: run sync to finish it)"
+            } else {
+                ""
+            },
+            self.pending_retrievals,
+            self.estimated_monthly_usd
+        )
+    }
+}
+
+impl Report for StatusReport {
+    fn exit_code(&self) -> Exit {
+        Exit::Ok
+    }
+
+    fn channel(&self) -> Channel {
+        Channel::Stdout
+    }
 }
 
 pub fn status(p: &Profile) -> Result<StatusReport> {
@@ -79,4 +155,70 @@ pub fn status(p: &Profile) -> Result<StatusReport> {
         pending_retrievals: st.pending_retrievals,
         estimated_monthly_usd: prices.monthly(st.stored_bytes, st.archives),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::AnyReport;
+
+    #[test]
+    fn status_is_one_line() {
+        let mut r = StatusReport {
+            name: "docs".into(),
+            backend: "s3".into(),
+            catalog: "/db/docs.sqlite".into(),
+            files: 3,
+            file_bytes: 300,
+            versions: 4,
+            contents: 3,
+            archives: 2,
+            stored_bytes: 310,
+            last_sync: Some("2024-05-01T10:00:00+00:00".into()),
+            snapshots: 2,
+            interrupted_sync: false,
+            pending_retrievals: 0,
+            estimated_monthly_usd: 0.004,
+        };
+        assert_eq!(
+            r.to_string(),
+            "docs: s3 backend, 3 files (300 bytes), 4 versions, 2 archives (310 bytes stored), last sync 2024-05-01T10:00:00+00:00, 0 pending retrievals, about $0.00/month"
+        );
+        r.last_sync = None;
+        r.interrupted_sync = true;
+        assert!(
+            r.to_string().contains(
+                "last sync never (a later sync was interrupted: run sync to finish it), 0 pending"
+            ),
+            "{r}"
+        );
+        assert_eq!(r.channel(), Channel::Stdout);
+        assert_eq!(r.exit(), Exit::Ok);
+    }
+
+    #[test]
+    fn ls_prints_names_that_are_not_utf8_exactly() {
+        let entry = |raw: &[u8]| LsEntry {
+            path: String::from_utf8_lossy(raw).into_owned(),
+            raw_path: raw.to_vec(),
+            kind: "file",
+            size: 5,
+            mtime: "2024-05-01T10:00:00+00:00".into(),
+        };
+        let r = LsReport {
+            name: "docs".into(),
+            files: vec![entry(b"path/a.txt"), entry(b"path/caf\xe9")],
+        };
+        let mut out = Vec::new();
+        r.write_text(&mut out).unwrap();
+        assert_eq!(
+            out,
+            b"path/a.txt\t5\t2024-05-01T10:00:00+00:00\npath/caf\xe9\t5\t2024-05-01T10:00:00+00:00\n"
+        );
+        assert!(r.to_string().contains("path/caf\u{fffd}\t5"), "{r}");
+        let json = r.json();
+        assert_eq!(json["name"], "docs");
+        assert_eq!(json["files"][1]["path"], "path/caf\u{fffd}");
+        assert!(json["files"][0].get("raw_path").is_none());
+    }
 }

@@ -1,12 +1,16 @@
 //! The commands: each joins settings, catalog and backend for one profile and returns a
-//! report that the CLI prints (as text or JSON). The CLI stays thin; everything testable is here.
+//! [`Report`] that prints itself (text or JSON) and decides the exit code. The CLI stays thin;
+//! everything testable is here.
 
+mod init;
 mod inspect;
 mod recover;
 mod verify;
 
-pub use inspect::{LsEntry, StatusReport, ls, status};
-pub use recover::{RecoverReport, recover};
+pub use crate::report::{AnyReport, Channel, Exit, Report};
+pub use init::{InitReport, init};
+pub use inspect::{LsEntry, LsReport, StatusReport, ls, status};
+pub use recover::{RecoverReport, RecoverState, recover};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
 use crate::backend::Backend;
@@ -211,11 +215,20 @@ pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<R
         concurrency: p.concurrency,
     };
     let plan = crate::restore::plan(&opts, &*backend, &catalog)?;
-    if plan.dry_run {
-        return Ok(RestoreOutcome::Planned(plan));
+    let outcome = if plan.dry_run {
+        RestoreOutcome::Planned(plan)
+    } else {
+        RestoreOutcome::Restored(crate::restore::execute(
+            plan,
+            &*backend,
+            &mut catalog,
+            progress,
+        )?)
+    };
+    for e in outcome.errors() {
+        crate::log::error(&format!("{}: {}", e.path, e.error));
     }
-    let report = crate::restore::execute(plan, &*backend, &mut catalog, progress)?;
-    Ok(RestoreOutcome::Restored(report))
+    Ok(outcome)
 }
 
 /// The storage class data goes to, for cost estimates.

@@ -3,21 +3,23 @@
 //! needed), verifies its hash and integrity, and puts it in place. Progress across runs is
 //! kept in `<database_dir>/<profile>.recover.json`, since there is no catalog to keep it in.
 
-use crate::backend::{ListOutcome, ObjectKind, Tier, WarmState};
+use crate::backend::{Backend, ListOutcome, ObjectKind, Tier, WarmState};
 use crate::catalog::{ArchiveKind, Catalog, NewArchive};
 use crate::error::{Error, Result};
 use crate::hash::tree_hash_reader;
+use crate::report::{Exit, Report};
 use crate::settings::Profile;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::fmt::{self, Display};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What `recover` did for one profile.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RecoverReport {
     pub name: String,
     pub backend: String,
-    /// `recovered` or `pending`.
-    pub state: String,
+    pub state: RecoverState,
     pub catalog_object: Option<String>,
     pub catalog_time: Option<String>,
     pub snapshots: u64,
@@ -25,12 +27,44 @@ pub struct RecoverReport {
     pub eta_seconds: Option<u64>,
 }
 
-impl RecoverReport {
-    pub fn exit_code(&self) -> u8 {
-        if self.state == "pending" { 75 } else { 0 }
+/// Where a `recover` stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecoverState {
+    /// The listing or the catalog copy is still being retrieved: run again later.
+    #[default]
+    Pending,
+    /// The catalog is back in place.
+    Recovered,
+}
+
+/// Empty while pending: `recover` has already said what it waits for.
+impl Display for RecoverReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.state {
+            RecoverState::Pending => Ok(()),
+            RecoverState::Recovered => write!(
+                f,
+                "{}: recovered the catalog from {} ({} snapshots, {} files)",
+                self.name,
+                self.catalog_object.as_deref().unwrap_or("?"),
+                self.snapshots,
+                self.files
+            ),
+        }
     }
 }
 
+impl Report for RecoverReport {
+    fn exit_code(&self) -> Exit {
+        match self.state {
+            RecoverState::Pending => Exit::Pending,
+            RecoverState::Recovered => Exit::Ok,
+        }
+    }
+}
+
+/// Progress across runs, kept beside the (absent) catalog.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     list_ticket: Option<String>,
@@ -44,12 +78,29 @@ fn state_path(p: &Profile) -> PathBuf {
     p.database_dir.join(format!("{}.recover.json", p.name))
 }
 
+fn load(p: &Profile) -> State {
+    match std::fs::read_to_string(state_path(p)) {
+        Ok(t) => serde_json::from_str(&t).unwrap_or_default(),
+        Err(_) => State::default(),
+    }
+}
+
 fn save(p: &Profile, s: &State) -> Result<()> {
     let path = state_path(p);
     let text = serde_json::to_string_pretty(s).expect("state serializes");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
+/// One `recover` step's outcome: go on with the value, or wait for a retrieval.
+enum Step<T> {
+    Ready(T),
+    Wait {
+        eta: Option<Duration>,
+        what: &'static str,
+    },
+}
+
+/// Rebuilds the profile's catalog from the backend, or says what it waits for.
 pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     let _lock = super::lock(p)?;
     let dest = p.catalog_path();
@@ -66,112 +117,105 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         backend: backend.name().to_string(),
         ..Default::default()
     };
-    let sp = state_path(p);
-    let mut state: State = match std::fs::read_to_string(&sp) {
-        Ok(t) => serde_json::from_str(&t).unwrap_or_default(),
-        Err(_) => State::default(),
-    };
-    let pending = |report: &mut RecoverReport, eta: Option<std::time::Duration>, what: &str| {
-        let secs = eta.map_or(5 * 3600, |d| d.as_secs());
-        crate::log::info(&format!(
-            "{}: {what}; run `glaciersync recover` again in about {}",
-            p.name,
-            crate::restore::human_duration(secs)
-        ));
-        report.state = "pending".into();
-        report.eta_seconds = Some(secs);
-    };
-    if state.catalog_id.is_none() {
-        match backend.list(state.list_ticket.as_deref())? {
-            ListOutcome::Pending { ticket, eta } => {
-                state.list_ticket = Some(ticket);
-                save(p, &state)?;
-                pending(
-                    &mut report,
-                    eta,
-                    "the backend's inventory is being prepared",
-                );
-                return Ok(report);
-            }
-            ListOutcome::Ready(items) => {
-                let newest = items
-                    .into_iter()
-                    .filter(|o| o.kind == Some(ObjectKind::Catalog))
-                    .max_by_key(|o| (o.created.unwrap_or(0), o.id.clone()))
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "{}: no catalog copy found in {}: nothing to recover from",
-                            p.name,
-                            backend.describe()
-                        ))
-                    })?;
-                state.catalog_id = Some(newest.id);
-                state.catalog_hash = newest.tree_hash.map(|h| h.to_hex());
-                state.catalog_time = newest.created;
-                state.list_ticket = None;
-                save(p, &state)?;
-            }
-        }
+    let mut state = load(p);
+    let step = find_newest_copy(p, &*backend, &mut state)?;
+    if let Step::Ready(id) = &step {
+        report.catalog_object = Some(id.clone());
+        report.catalog_time = state.catalog_time.map(crate::timespec::format);
     }
-    let id = state.catalog_id.clone().expect("set above");
-    report.catalog_object = Some(id.clone());
-    report.catalog_time = state.catalog_time.map(crate::timespec::format);
-    let ticket = match backend.warm_up(&id, None, tier, state.warm_ticket.as_deref())? {
+    let step = match step {
+        Step::Ready(id) => warm_up(p, &*backend, &mut state, &id, tier)?,
+        Step::Wait { eta, what } => Step::Wait { eta, what },
+    };
+    match step {
+        Step::Ready(ticket) => install(p, &*backend, &state, ticket.as_deref(), &mut report)?,
+        Step::Wait { eta, what } => wait(p, &mut report, eta, what),
+    }
+    Ok(report)
+}
+
+fn wait(p: &Profile, report: &mut RecoverReport, eta: Option<Duration>, what: &str) {
+    let secs = eta.map_or(5 * 3600, |d| d.as_secs());
+    crate::log::info(&format!(
+        "{}: {what}; run `glaciersync recover` again in about {}",
+        p.name,
+        crate::units::duration(secs)
+    ));
+    report.state = RecoverState::Pending;
+    report.eta_seconds = Some(secs);
+}
+
+/// The id of the newest catalog copy the backend lists (for Glacier: once the inventory is in).
+fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Result<Step<String>> {
+    if let Some(id) = &state.catalog_id {
+        return Ok(Step::Ready(id.clone()));
+    }
+    let items = match backend.list(state.list_ticket.as_deref())? {
+        ListOutcome::Pending { ticket, eta } => {
+            state.list_ticket = Some(ticket);
+            save(p, state)?;
+            let what = "the backend's inventory is being prepared";
+            return Ok(Step::Wait { eta, what });
+        }
+        ListOutcome::Ready(items) => items,
+    };
+    let newest = items
+        .into_iter()
+        .filter(|o| o.kind == Some(ObjectKind::Catalog))
+        .max_by_key(|o| (o.created.unwrap_or(0), o.id.clone()))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: no catalog copy found in {}: nothing to recover from",
+                p.name,
+                backend.describe()
+            ))
+        })?;
+    state.catalog_id = Some(newest.id.clone());
+    state.catalog_hash = newest.tree_hash.map(|h| h.to_hex());
+    state.catalog_time = newest.created;
+    state.list_ticket = None;
+    save(p, state)?;
+    Ok(Step::Ready(newest.id))
+}
+
+/// The copy made readable (a thaw in cold storage): the ticket to read it with.
+fn warm_up(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &mut State,
+    id: &str,
+    tier: Tier,
+) -> Result<Step<Option<String>>> {
+    match backend.warm_up(id, None, tier, state.warm_ticket.as_deref())? {
         WarmState::Pending { ticket, eta } => {
             state.warm_ticket = Some(ticket);
-            save(p, &state)?;
-            let eta = Some(eta);
-            pending(&mut report, eta, "the catalog copy is being retrieved");
-            return Ok(report);
+            save(p, state)?;
+            let what = "the catalog copy is being retrieved";
+            Ok(Step::Wait {
+                eta: Some(eta),
+                what,
+            })
         }
-        WarmState::Ready { ticket } => ticket,
-    };
+        WarmState::Ready { ticket } => Ok(Step::Ready(ticket)),
+    }
+}
+
+/// Downloads and checks the copy, then puts it in place of the catalog.
+fn install(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &State,
+    ticket: Option<&str>,
+    report: &mut RecoverReport,
+) -> Result<()> {
     std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
     let tmp = p.database_dir.join(format!("{}.recovering", p.name));
-    let result = (|| -> Result<Catalog> {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let size = backend.get(&id, None, ticket.as_deref(), &mut f)?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let (hash, _) =
-            tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&tmp, e))?;
-        if let Some(expected) = &state.catalog_hash
-            && &hash.to_hex() != expected
-        {
-            return Err(Error::Integrity(format!(
-                "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
-                p.name
-            )));
-        }
-        let mut cat = Catalog::open(&tmp)?;
-        let problems = cat.check()?;
-        if !problems.is_empty() {
-            return Err(Error::Integrity(format!(
-                "{}: the catalog copy {id} is damaged: {}",
-                p.name,
-                problems.join("; ")
-            )));
-        }
-        // The copy cannot list itself: record it, so `verify --remote` knows it.
-        cat.record_archive(&NewArchive {
-            remote_id: id.clone(),
-            kind: ArchiveKind::Catalog,
-            size,
-            tree_hash: hash,
-            backend: backend.name().to_string(),
-            stored_at: state
-                .catalog_time
-                .unwrap_or_else(|| chrono::Utc::now().timestamp()),
-        })?;
-        Ok(cat)
-    })();
-    let cat = match result {
+    let cat = match download_and_check(p, backend, state, ticket, &tmp) {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             // Start over next time (list again, pick again).
-            let _ = std::fs::remove_file(&sp);
+            let _ = std::fs::remove_file(state_path(p));
             return Err(e);
         }
     };
@@ -182,8 +226,84 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
     }
+    let dest = p.catalog_path();
     std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
-    let _ = std::fs::remove_file(&sp);
-    report.state = "recovered".into();
-    Ok(report)
+    let _ = std::fs::remove_file(state_path(p));
+    report.state = RecoverState::Recovered;
+    Ok(())
+}
+
+/// Downloads the copy to `tmp`, checks its hash and integrity, and records it in itself.
+fn download_and_check(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &State,
+    ticket: Option<&str>,
+    tmp: &Path,
+) -> Result<Catalog> {
+    let id = state.catalog_id.as_deref().expect("found before");
+    let mut f = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+    let size = backend.get(id, None, ticket, &mut f)?;
+    f.sync_all().map_err(|e| Error::io(tmp, e))?;
+    drop(f);
+    let f = std::fs::File::open(tmp).map_err(|e| Error::io(tmp, e))?;
+    let (hash, _) = tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(tmp, e))?;
+    if let Some(expected) = &state.catalog_hash
+        && &hash.to_hex() != expected
+    {
+        return Err(Error::Integrity(format!(
+            "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
+            p.name
+        )));
+    }
+    let mut cat = Catalog::open(tmp)?;
+    let problems = cat.check()?;
+    if !problems.is_empty() {
+        return Err(Error::Integrity(format!(
+            "{}: the catalog copy {id} is damaged: {}",
+            p.name,
+            problems.join("; ")
+        )));
+    }
+    // The copy cannot list itself: record it, so `verify --remote` knows it.
+    cat.record_archive(&NewArchive {
+        remote_id: id.to_string(),
+        kind: ArchiveKind::Catalog,
+        size,
+        tree_hash: hash,
+        backend: backend.name().to_string(),
+        stored_at: state
+            .catalog_time
+            .unwrap_or_else(|| chrono::Utc::now().timestamp()),
+    })?;
+    Ok(cat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::AnyReport;
+
+    #[test]
+    fn a_recovered_catalog_is_summed_up_and_a_pending_one_exits_75() {
+        let mut r = RecoverReport {
+            name: "docs".into(),
+            backend: "local".into(),
+            state: RecoverState::Recovered,
+            catalog_object: Some("catalog/1.sqlite".into()),
+            snapshots: 2,
+            files: 7,
+            ..Default::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "docs: recovered the catalog from catalog/1.sqlite (2 snapshots, 7 files)"
+        );
+        assert_eq!(r.exit(), Exit::Ok);
+        assert_eq!(r.json()["state"], "recovered");
+        r.state = RecoverState::Pending;
+        assert_eq!(r.to_string(), "");
+        assert_eq!(r.exit(), Exit::Pending);
+        assert_eq!(r.json()["state"], "pending");
+    }
 }

@@ -5,10 +5,16 @@ use crate::backend::ListOutcome;
 use crate::catalog::{Catalog, EntryKind};
 use crate::error::Result;
 use crate::hash::tree_hash_reader;
+use crate::report::{Exit, Report};
 use crate::settings::Profile;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::fmt::{self, Display};
 use std::os::unix::ffi::OsStrExt;
+
+/// The catalog key of the Glacier inventory job `verify --remote` waits for. Absent when there
+/// is none; earlier versions left an empty value instead, read as none too.
+const INVENTORY_TICKET: &str = "inventory_ticket";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VerifyOptions {
@@ -30,6 +36,36 @@ pub struct VerifyReport {
     pub pending: bool,
 }
 
+impl Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: catalog {}, {} files re-hashed, {} archives compared, {} changed since the last sync, {} problems",
+            self.name,
+            if self.catalog_ok { "ok" } else { "DAMAGED" },
+            self.checked_files,
+            self.checked_archives,
+            self.changed_since_sync.len(),
+            self.problems.len()
+        )
+    }
+}
+
+impl Report for VerifyReport {
+    /// Problems first (1), then a listing still being prepared (75).
+    fn exit_code(&self) -> Exit {
+        if !self.problems.is_empty() {
+            Exit::Partial
+        } else if self.pending {
+            Exit::Pending
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
+/// Checks the profile's catalog (and its files or backend); logs what changed (`-v`) and
+/// every problem found.
 pub fn verify(p: &Profile, opts: VerifyOptions) -> Result<VerifyReport> {
     let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let mut report = VerifyReport {
@@ -46,6 +82,12 @@ pub fn verify(p: &Profile, opts: VerifyOptions) -> Result<VerifyReport> {
     }
     if opts.remote {
         verify_remote(p, &mut catalog, &mut report)?;
+    }
+    for c in &report.changed_since_sync {
+        crate::log::verbose(&format!("{}: {c}", report.name));
+    }
+    for prob in &report.problems {
+        crate::log::error(&format!("{}: {prob}", report.name));
     }
     Ok(report)
 }
@@ -96,24 +138,29 @@ fn verify_local(p: &Profile, catalog: &Catalog, report: &mut VerifyReport) -> Re
     Ok(())
 }
 
+/// The inventory job to wait for, if any.
+fn inventory_ticket(catalog: &Catalog) -> Result<Option<String>> {
+    Ok(catalog.meta(INVENTORY_TICKET)?.filter(|t| !t.is_empty()))
+}
+
 fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) -> Result<()> {
     let backend = super::open_backend(p)?;
-    let ticket = catalog.meta("inventory_ticket")?;
+    let ticket = inventory_ticket(catalog)?;
     let listed = match backend.list(ticket.as_deref())? {
         ListOutcome::Pending { ticket, eta } => {
-            catalog.set_meta("inventory_ticket", &ticket)?;
+            catalog.set_meta(INVENTORY_TICKET, &ticket)?;
             report.pending = true;
             crate::log::info(&format!(
                 "{}: the backend's inventory is being prepared; run `verify --remote` again in about {}",
                 p.name,
-                crate::restore::human_duration(eta.map_or(5 * 3600, |d| d.as_secs()))
+                crate::units::duration(eta.map_or(5 * 3600, |d| d.as_secs()))
             ));
             return Ok(());
         }
         ListOutcome::Ready(items) => items,
     };
-    if ticket.is_some() {
-        catalog.set_meta("inventory_ticket", "")?;
+    if catalog.meta(INVENTORY_TICKET)?.is_some() {
+        catalog.delete_meta(INVENTORY_TICKET)?;
     }
     let by_id: HashMap<&str, u64> = listed.iter().map(|o| (o.id.as_str(), o.size)).collect();
     let archives = catalog.archives()?;
@@ -144,4 +191,48 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::AnyReport;
+
+    #[test]
+    fn the_inventory_ticket_is_absent_or_a_job() {
+        let mut c = Catalog::open_in_memory().unwrap();
+        assert_eq!(inventory_ticket(&c).unwrap(), None);
+        c.set_meta(INVENTORY_TICKET, "job-1").unwrap();
+        assert_eq!(inventory_ticket(&c).unwrap().as_deref(), Some("job-1"));
+        c.delete_meta(INVENTORY_TICKET).unwrap();
+        assert_eq!(c.meta(INVENTORY_TICKET).unwrap(), None);
+        assert_eq!(inventory_ticket(&c).unwrap(), None);
+        // What earlier versions left behind when the job was done.
+        c.set_meta(INVENTORY_TICKET, "").unwrap();
+        assert_eq!(inventory_ticket(&c).unwrap(), None);
+    }
+
+    #[test]
+    fn problems_exit_1_before_a_pending_listing_exits_75() {
+        let mut r = VerifyReport {
+            name: "docs".into(),
+            catalog_ok: true,
+            checked_files: 3,
+            checked_archives: 2,
+            changed_since_sync: vec!["path/a.txt: changed".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "docs: catalog ok, 3 files re-hashed, 2 archives compared, 1 changed since the last sync, 0 problems"
+        );
+        assert_eq!(r.exit(), Exit::Ok);
+        r.pending = true;
+        assert_eq!(r.exit(), Exit::Pending);
+        r.catalog_ok = false;
+        r.problems.push("catalog: damaged".into());
+        assert_eq!(r.exit(), Exit::Partial);
+        assert!(r.to_string().contains("catalog DAMAGED"), "{r}");
+        assert_eq!(r.json()["problems"][0], "catalog: damaged");
+    }
 }

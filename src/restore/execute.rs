@@ -1,10 +1,10 @@
 //! Carrying out a [`RestorePlan`]: warm-ups (each new request recorded in the catalog),
 //! downloads of several archives at once, then symlinks and directories.
 
+use super::RestoreReport;
 use super::demux::{MemberResult, download};
 use super::dest::{DirCache, file_time, make_dirs, set_times_and_mode};
 use super::plan::{ArchivePlan, Dest, Link, RestorePlan};
-use super::{RestoreReport, human_duration};
 use crate::backend::{Backend, Tier, WarmState};
 use crate::catalog::{Catalog, Retrieval};
 use crate::error::Result;
@@ -67,7 +67,7 @@ pub fn execute(
             report.name,
             report.pending,
             report.pending_bytes,
-            human_duration(report.eta_seconds.unwrap_or(0))
+            crate::units::duration(report.eta_seconds.unwrap_or(0))
         ));
     }
     Ok(report)

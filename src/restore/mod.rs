@@ -31,6 +31,7 @@ pub use plan::{ArchivePlan, Dest, Link, Member, PlanTotals, Requested, RestorePl
 use crate::backend::Tier;
 use crate::catalog::{Catalog, Snapshot};
 use crate::error::{Error, Result};
+use crate::report::{Exit, Report};
 use crate::sync::FileError;
 use serde::Serialize;
 use std::fmt;
@@ -90,15 +91,15 @@ pub struct RestoreReport {
     pub errors: Vec<FileError>,
 }
 
-impl RestoreReport {
-    /// 0 done, 1 done with errors, 75 waiting for retrievals.
-    pub fn exit_code(&self) -> u8 {
+impl Report for RestoreReport {
+    /// 75 while retrievals are pending, else 1 when some files failed.
+    fn exit_code(&self) -> Exit {
         if self.pending > 0 {
-            75
+            Exit::Pending
         } else if !self.errors.is_empty() {
-            1
+            Exit::Partial
         } else {
-            0
+            Exit::Ok
         }
     }
 }
@@ -110,7 +111,7 @@ impl fmt::Display for RestoreReport {
             "{}: {} files restored ({}), {} already in place, {} links, {} pending retrievals",
             self.name,
             self.restored,
-            human_bytes(self.restored_bytes),
+            crate::units::bytes(self.restored_bytes),
             self.already_present,
             self.links,
             self.pending
@@ -130,15 +131,16 @@ pub enum RestoreOutcome {
     Restored(RestoreReport),
 }
 
-impl RestoreOutcome {
-    /// The exit code of SPEC.md: 0, 1 with errors, 75 while retrievals are pending.
-    pub fn exit_code(&self) -> u8 {
+impl Report for RestoreOutcome {
+    fn exit_code(&self) -> Exit {
         match self {
             RestoreOutcome::Planned(p) => p.exit_code(),
             RestoreOutcome::Restored(r) => r.exit_code(),
         }
     }
+}
 
+impl RestoreOutcome {
     /// The files that could not be (or would not be) restored.
     pub fn errors(&self) -> &[FileError] {
         match self {
@@ -169,31 +171,4 @@ pub fn snapshot_at(catalog: &Catalog, at: Option<i64>, profile: &str) -> Result<
             None => format!("{profile}: no complete sync yet: run `glaciersync sync` first"),
         })
     })
-}
-
-/// `3 h 20 min`, `5 min`, `40 s`.
-pub fn human_duration(secs: u64) -> String {
-    if secs >= 3600 {
-        format!("{} h {} min", secs / 3600, (secs % 3600) / 60)
-    } else if secs >= 60 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
-}
-
-/// `512 B`, `1.5 MiB`: the CLI's byte format (main.rs has the same; one formatter is coming).
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }

@@ -4,13 +4,15 @@
 //! (`needs_warm_up`, `retrieval_range`) and writes nothing.
 
 use super::dest::{hash_existing, safe_dest};
-use super::{RestoreOptions, human_bytes, snapshot_at};
+use super::{RestoreOptions, snapshot_at};
 use crate::backend::{Backend, ByteRange, ObjectKind, Tier};
 use crate::catalog::{ArchiveKind, ArchiveRow, Catalog, EntryKind, LocatedVersion};
 use crate::error::Result;
 use crate::hash::Hash32;
+use crate::report::{Exit, Report};
 use crate::select::Selection;
 use crate::sync::FileError;
+use crate::units::bytes;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -142,10 +144,14 @@ pub struct RestorePlan {
     pub errors: Vec<FileError>,
 }
 
-impl RestorePlan {
-    /// 0, or 1 when some selected entries cannot be restored.
-    pub fn exit_code(&self) -> u8 {
-        u8::from(!self.errors.is_empty())
+impl Report for RestorePlan {
+    /// 1 when some selected entries cannot be restored.
+    fn exit_code(&self) -> Exit {
+        if self.errors.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Partial
+        }
     }
 }
 
@@ -394,18 +400,18 @@ impl fmt::Display for RestorePlan {
             t.selected,
             t.already_present,
             t.objects_to_thaw,
-            human_bytes(t.bytes_to_thaw),
+            bytes(t.bytes_to_thaw),
             self.tier.as_str(),
-            human_bytes(t.bytes_saved_by_ranges),
+            bytes(t.bytes_saved_by_ranges),
             t.requests
         )?;
         write!(
             f,
             "; would download {} from {} archives to restore {} files ({}) into {}, {} links and {} directories",
-            human_bytes(t.bytes_to_download),
+            bytes(t.bytes_to_download),
             t.archives,
             t.files_to_restore,
-            human_bytes(t.bytes_to_restore),
+            bytes(t.bytes_to_restore),
             self.to.display(),
             self.links.len(),
             self.dirs.len()

@@ -303,7 +303,7 @@ fn files_in_place_are_kept_and_existing_ones_refused_without_overwrite() {
     assert_eq!(members, ["path/copy.txt"]);
     assert_eq!(
         (p.totals.selected, p.totals.already_present, p.exit_code()),
-        (3, 1, 1)
+        (3, 1, Exit::Partial)
     );
 
     opts.args.overwrite = true;
@@ -420,4 +420,29 @@ fn the_plan_prints_itself() {
         "/x/path/a.txt"
     );
     assert_eq!(json["tier"], "bulk");
+}
+
+#[test]
+fn report_summaries_and_exit_codes() {
+    let mut r = RestoreReport {
+        name: "docs".into(),
+        restored: 3,
+        restored_bytes: 2048,
+        already_present: 1,
+        links: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        r.to_string(),
+        "docs: 3 files restored (2 KiB), 1 already in place, 1 links, 0 pending retrievals"
+    );
+    assert_eq!(Report::exit_code(&r), Exit::Ok);
+    r.errors.push(FileError {
+        path: "path/b.txt".into(),
+        error: "permission denied".into(),
+    });
+    assert!(r.to_string().ends_with(", 1 errors"), "{r}");
+    assert_eq!(Report::exit_code(&r), Exit::Partial);
+    r.pending = 2;
+    assert_eq!(Report::exit_code(&r), Exit::Pending);
 }

@@ -3,7 +3,7 @@
 //! (S3), `local_dir` (local); then the backend's rule for `part_size`.
 
 use super::context::Scope;
-use super::values::{canonical_storage_class, human, is_bare_bucket_name, part_size_rule};
+use super::values::{as_setting, canonical_storage_class, is_bare_bucket_name, part_size_rule};
 use super::{BackendSettings, DEFAULT_STORAGE_CLASS, STORAGE_CLASSES};
 use crate::backend::glacier::validate_vault_name;
 use crate::error::{Error, Result};
@@ -210,7 +210,7 @@ pub(super) fn check_part_size(
         format!(
             "`part_size` = {} ({}){}: {rule}",
             scope.ctx.shown(&v),
-            human(part_size),
+            as_setting(part_size),
             scope.where_from(&v)
         ),
     ))

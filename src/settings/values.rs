@@ -55,7 +55,9 @@ pub(super) fn parse_size(value: &str) -> Result<u64, &'static str> {
         .ok_or("too large")
 }
 
-pub(super) fn human(bytes: u64) -> String {
+/// A size as the settings file spells it (`64MiB`, `1GiB`, `1000 bytes`), for messages that
+/// suggest a value to write there. Not a display format: that is [`crate::units::bytes`].
+pub(super) fn as_setting(bytes: u64) -> String {
     if bytes >= GIB && bytes.is_multiple_of(GIB) {
         format!("{}GiB", bytes / GIB)
     } else if bytes >= MIB && bytes.is_multiple_of(MIB) {

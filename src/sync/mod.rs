@@ -18,21 +18,22 @@ mod catalog_copy;
 mod execute;
 mod plan;
 mod read;
+mod report;
 mod workers;
 
 pub use bundle::{BundleWriter, FinishedBundle, MemberMeta};
 pub use catalog_copy::{backup_catalog, clean_staging};
 pub use plan::{Estimate, SyncPlan, ToRead, plan, upload_requests};
 pub use read::{ReadFile, read_file};
+pub use report::{Counts, FileError, SyncReport};
 
 use crate::backend::Backend;
-use crate::catalog::{Catalog, SnapshotId};
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::log;
 use crate::progress::Progress;
 use crate::scan::TreeSpec;
 use catalog_copy::BACKUP_PENDING;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -50,64 +51,6 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Where temporary bundles are written.
     pub staging_dir: PathBuf,
-}
-
-/// A file that could not be backed up.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FileError {
-    pub path: String,
-    pub error: String,
-}
-
-/// How the scanned entries compare with the catalog. Directories are not counted, except
-/// that `skipped` counts every entry left out (sockets, FIFOs, devices).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    /// Files and links seen; `new + changed + unchanged = scanned - errors`.
-    pub scanned: u64,
-    pub new: u64,
-    pub changed: u64,
-    pub unchanged: u64,
-    pub deleted: u64,
-    pub skipped: u64,
-}
-
-/// The outcome of syncing one profile: the `--json` summary of SPEC.md, and more.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SyncReport {
-    pub name: String,
-    pub backend: String,
-    pub dry_run: bool,
-    #[serde(flatten)]
-    pub counts: Counts,
-    pub deduplicated: u64,
-    pub read_bytes: u64,
-    pub uploaded_bytes: u64,
-    pub archives_uploaded: u64,
-    pub snapshot: Option<SnapshotId>,
-    pub resumed: bool,
-    pub catalog_backup: Option<String>,
-    pub errors: Vec<FileError>,
-    /// What a dry run would store (dry runs only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<Estimate>,
-    pub seconds: f64,
-}
-
-impl SyncReport {
-    /// The summary of a dry run: the plan's counts and estimate, nothing stored.
-    pub fn of_plan(name: &str, backend: &str, plan: SyncPlan, started: Instant) -> SyncReport {
-        SyncReport {
-            name: name.to_string(),
-            backend: backend.to_string(),
-            dry_run: true,
-            counts: plan.counts,
-            errors: plan.errors,
-            plan: Some(plan.estimate),
-            seconds: started.elapsed().as_secs_f64(),
-            ..Default::default()
-        }
-    }
 }
 
 fn display(tree: &str, rel: &[u8]) -> String {
