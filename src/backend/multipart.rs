@@ -308,3 +308,180 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ObjectKind;
+    use crate::backend::testsuite::{content, meta_for};
+    use crate::hash::{MIB, sha256, tree_hash};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// An upload kept in memory: parts stored by an earlier attempt (by index, their SHA-256),
+    /// parts that fail when sent, and a log of what was sent, completed and aborted.
+    #[derive(Default)]
+    struct Fake {
+        stored: HashMap<usize, Hash32>,
+        failing: Vec<usize>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Multipart for &Fake {
+        type Digest = Hash32;
+        type Stored = usize;
+
+        fn digest(&self, _index: usize, data: &[u8]) -> Hash32 {
+            sha256(data)
+        }
+        fn tree_hash(&self, _digest: &Hash32) -> Option<Hash32> {
+            None
+        }
+        fn reuse(&self, index: usize, _len: u64, digest: &Hash32) -> Option<usize> {
+            (self.stored.get(&index) == Some(digest)).then_some(index)
+        }
+        fn send(
+            &self,
+            index: usize,
+            offset: u64,
+            _data: Vec<u8>,
+            _digest: &Hash32,
+        ) -> impl Future<Output = Result<usize>> + Send + 'static {
+            let log = Arc::clone(&self.log);
+            let fails = self.failing.contains(&index);
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push(format!("send {index} at {offset}"));
+                if fails {
+                    return Err(Error::backend("fake", BackendErrorKind::Transient, "lost"));
+                }
+                Ok(index)
+            }
+        }
+        async fn complete(self, _meta: &PutMeta, parts: Vec<(Hash32, usize)>) -> Result<String> {
+            let order: Vec<usize> = parts.iter().map(|p| p.1).collect();
+            self.log.lock().unwrap().push(format!("complete {order:?}"));
+            Ok("id".into())
+        }
+        async fn abort(&self) {
+            self.log.lock().unwrap().push("abort".into());
+        }
+    }
+
+    /// Uploads `on_disk` (announced as `announced`) in 1 MiB parts through `fake`.
+    fn run(fake: &Fake, announced: &[u8], on_disk: &[u8], stop_after: usize) -> Result<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("src");
+        std::fs::write(&path, on_disk).unwrap();
+        let file = File::open(&path).unwrap();
+        let meta = meta_for(ObjectKind::File, announced);
+        let job = PartsJob {
+            source: Source {
+                meta: &meta,
+                path: &path,
+                file: &file,
+                backend: "fake",
+            },
+            part_size: MIB,
+            limiter: &Limiter::new(2),
+            stop_after,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(upload(fake, &job))
+    }
+
+    fn sorted_log(fake: &Fake) -> Vec<String> {
+        let mut log = fake.log.lock().unwrap().clone();
+        log.sort();
+        log
+    }
+
+    const M: usize = MIB as usize;
+
+    #[test]
+    fn stored_parts_are_reused_and_the_rest_sent() {
+        let data = content(3 * M + 10, 1);
+        let mut fake = Fake::default();
+        fake.stored.insert(0, sha256(&data[..M]));
+        fake.stored.insert(2, sha256(b"other bytes")); // does not match: sent again
+        run(&fake, &data, &data, usize::MAX).unwrap();
+        let log = sorted_log(&fake);
+        let want = [
+            "complete [0, 1, 2, 3]".to_string(),
+            format!("send 1 at {M}"),
+            format!("send 2 at {}", 2 * M),
+            format!("send 3 at {}", 3 * M),
+        ];
+        assert_eq!(log, want);
+    }
+
+    #[test]
+    fn a_changed_source_is_corrupt_and_aborts() {
+        let data = content(2 * M + 10, 2);
+        for (what, on_disk) in [
+            ("changed", [&data[..M], b"x", &data[M + 1..]].concat()),
+            ("shorter", data[..2 * M].to_vec()),
+            ("longer", [&data[..], b"x"].concat()),
+        ] {
+            let fake = Fake::default();
+            let err = run(&fake, &data, &on_disk, usize::MAX).unwrap_err();
+            assert_eq!(
+                err.backend_kind(),
+                Some(BackendErrorKind::Corrupt),
+                "{what}"
+            );
+            assert!(
+                err.to_string().contains("changed while it was stored"),
+                "{err}"
+            );
+            let log = fake.log.lock().unwrap();
+            assert_eq!(log.last().map(String::as_str), Some("abort"), "{what}");
+            assert!(!log.iter().any(|l| l.starts_with("complete")), "{what}");
+        }
+        assert_eq!(
+            tree_hash(&data),
+            meta_for(ObjectKind::File, &data).tree_hash
+        );
+    }
+
+    #[test]
+    fn a_failed_part_fails_the_upload_and_keeps_it() {
+        let data = content(4 * M, 3);
+        let fake = Fake {
+            failing: vec![1],
+            ..Fake::default()
+        };
+        let err = run(&fake, &data, &data, usize::MAX).unwrap_err();
+        assert_eq!(
+            err.backend_kind(),
+            Some(BackendErrorKind::Transient),
+            "{err}"
+        );
+        let log = sorted_log(&fake);
+        assert!(log.iter().all(|l| l.starts_with("send")), "{log:?}");
+        assert!(log.contains(&format!("send 1 at {M}")), "{log:?}");
+    }
+
+    #[test]
+    fn the_test_hook_stops_after_sending_as_many_parts() {
+        let data = content(4 * M, 4);
+        let mut fake = Fake::default();
+        fake.stored.insert(0, sha256(&data[..M])); // reused parts do not count
+        let err = run(&fake, &data, &data, 2).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("stopped after 2 parts (test hook)"),
+            "{err}"
+        );
+        assert_eq!(err.backend_kind(), Some(BackendErrorKind::Permanent));
+        let log = sorted_log(&fake);
+        assert_eq!(
+            log,
+            [format!("send 1 at {M}"), format!("send 2 at {}", 2 * M)]
+        );
+    }
+}
