@@ -922,7 +922,7 @@ fn an_interrupted_multipart_upload_resumes_without_resending_parts() {
     let key = format!("test/{}", object_key(&meta));
 
     let crashed = f.backend("STANDARD");
-    crashed.stop_multipart_after(Some(2));
+    crashed.set_stop_after_parts(Some(2));
     let err = crashed.put(&meta, &src).unwrap_err();
     assert_ne!(err.backend_kind(), Some(BackendErrorKind::Corrupt), "{err}");
     let s = crashed.stats();
@@ -961,7 +961,7 @@ fn a_file_changed_before_resuming_is_refused_and_its_upload_aborted() {
     let src = f.source("changed", &data);
     let key = format!("test/{}", object_key(&meta));
     let crashed = f.backend("STANDARD");
-    crashed.stop_multipart_after(Some(2));
+    crashed.set_stop_after_parts(Some(2));
     crashed.put(&meta, &src).unwrap_err();
     assert_eq!(f.uploads_of(&key).len(), 1);
 
@@ -1010,7 +1010,7 @@ fn cleanup_aborts_our_stale_uploads_only() {
         return;
     };
     let b = f.backend("DEEP_ARCHIVE");
-    b.stop_multipart_after(Some(1));
+    b.set_stop_after_parts(Some(1));
     for seed in [11, 12] {
         let data = content(6 * MIB, seed);
         b.put(&meta_for(ObjectKind::File, &data), &f.source("s", &data))

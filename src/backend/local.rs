@@ -2,8 +2,8 @@
 //! [`object_key`] says. Writes are atomic (temp file, fsync, rename, fsync of the directory).
 
 use super::{
-    Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState, object_key,
-    parse_object_key,
+    Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState,
+    changed_while_stored, object_key, parse_object_key,
 };
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::TreeHasher;
@@ -74,16 +74,11 @@ impl LocalBackend {
         let size = hasher.len();
         let hash = hasher.finish();
         if size != meta.size || hash != meta.tree_hash {
-            return Err(self.err(
-                BackendErrorKind::Corrupt,
-                format!(
-                    "{} changed while it was stored (expected {} bytes, tree hash {}; read {} bytes, {})",
-                    source.display(),
-                    meta.size,
-                    meta.tree_hash,
-                    size,
-                    hash
-                ),
+            return Err(changed_while_stored(
+                "local",
+                source,
+                meta,
+                &format!("read {size} bytes with tree hash {hash}"),
             ));
         }
         dst.sync_all().map_err(|e| self.io_err("syncing", tmp, e))

@@ -11,12 +11,14 @@
 pub mod aws;
 pub mod glacier;
 pub mod local;
+mod multipart;
 mod parts;
 pub mod retry;
 pub mod s3;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
-use crate::error::Result;
+use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::Hash32;
 use std::io::Write;
 use std::path::Path;
@@ -67,6 +69,23 @@ pub struct PutMeta {
     pub profile: String,
     /// Creation time, seconds since the Unix epoch (UTC).
     pub created: i64,
+}
+
+/// The error every backend returns when the bytes of `source` are not the ones `meta`
+/// announces (the file changed since it was hashed): kind `Corrupt`, and nothing is stored.
+/// `what` says what was found instead.
+fn changed_while_stored(backend: &str, source: &Path, meta: &PutMeta, what: &str) -> Error {
+    Error::backend(
+        backend,
+        BackendErrorKind::Corrupt,
+        format!(
+            "{} changed while it was stored (expected {} bytes with tree hash {}; {what}); \
+             nothing was stored",
+            source.display(),
+            meta.size,
+            meta.tree_hash
+        ),
+    )
 }
 
 /// One object as a listing shows it.

@@ -1,5 +1,6 @@
-//! What the S3 and Glacier backends share for sending objects in parts: the backend-wide bound
-//! on requests in flight, and the test hook that stops a multipart upload part-way.
+//! What the S3 and Glacier backends share besides the multipart loop ([`super::multipart`]):
+//! the backend-wide bound on requests in flight, and the test hook that stops a multipart
+//! upload part-way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

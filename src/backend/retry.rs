@@ -166,3 +166,250 @@ impl<B: Backend> Backend for Retrying<B> {
         self.run("cleanup", || self.inner.cleanup())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::local::LocalBackend;
+    use crate::backend::testsuite::{self, content, meta_for};
+    use crate::error::{BackendErrorKind, Error};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A backend whose calls fail on purpose: the next `fail_first` calls, and every `every`-th
+    /// call, with an error of `kind`. A failing `get` first writes up to `get_prefix` bytes of
+    /// the real answer, as a download that breaks off does.
+    struct Flaky<B> {
+        inner: B,
+        kind: BackendErrorKind,
+        fail_first: AtomicU32,
+        every: u32,
+        get_prefix: usize,
+        calls: AtomicU32,
+        faults: AtomicU32,
+        /// The ranges `get` was asked for, in order.
+        ranges: Mutex<Vec<Option<ByteRange>>>,
+    }
+
+    impl<B: Backend> Flaky<B> {
+        fn new(inner: B, kind: BackendErrorKind) -> Flaky<B> {
+            Flaky {
+                inner,
+                kind,
+                fail_first: AtomicU32::new(0),
+                every: 0,
+                get_prefix: 0,
+                calls: AtomicU32::new(0),
+                faults: AtomicU32::new(0),
+                ranges: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn fail_next(&self, calls: u32) {
+            self.fail_first.store(calls, Ordering::SeqCst);
+        }
+
+        fn calls(&self) -> u32 {
+            self.calls.load(Ordering::SeqCst)
+        }
+
+        /// The injected error for this call, if it is to fail.
+        fn fault(&self) -> Result<()> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let first = self
+                .fail_first
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))
+                .is_ok();
+            if !first && (self.every == 0 || !n.is_multiple_of(self.every)) {
+                return Ok(());
+            }
+            self.faults.fetch_add(1, Ordering::SeqCst);
+            Err(Error::backend(
+                "flaky",
+                self.kind,
+                format!("fault at call {n}"),
+            ))
+        }
+    }
+
+    impl<B: Backend> Backend for Flaky<B> {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn needs_warm_up(&self, kind: ObjectKind) -> bool {
+            self.inner.needs_warm_up(kind)
+        }
+        fn prepare(&self) -> Result<()> {
+            self.fault()?;
+            self.inner.prepare()
+        }
+        fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+            self.fault()?;
+            self.inner.put(meta, source)
+        }
+        fn get(
+            &self,
+            id: &str,
+            range: Option<ByteRange>,
+            ticket: Option<&str>,
+            out: &mut dyn Write,
+        ) -> Result<u64> {
+            self.ranges.lock().unwrap().push(range);
+            let Err(fault) = self.fault() else {
+                return self.inner.get(id, range, ticket, out);
+            };
+            let mut all = Vec::new();
+            self.inner.get(id, range, ticket, &mut all)?;
+            out.write_all(&all[..self.get_prefix.min(all.len())])
+                .unwrap();
+            Err(fault)
+        }
+        fn warm_up(
+            &self,
+            id: &str,
+            range: Option<ByteRange>,
+            tier: Tier,
+            ticket: Option<&str>,
+        ) -> Result<WarmState> {
+            self.fault()?;
+            self.inner.warm_up(id, range, tier, ticket)
+        }
+        fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
+            self.fault()?;
+            self.inner.list(ticket)
+        }
+        fn delete(&self, id: &str) -> Result<()> {
+            self.fault()?;
+            self.inner.delete(id)
+        }
+        fn cleanup(&self) -> Result<()> {
+            self.fault()?;
+            self.inner.cleanup()
+        }
+    }
+
+    fn retrying<B: Backend>(inner: B, attempts: u32) -> Retrying<B> {
+        Retrying::new(inner, attempts, Duration::ZERO)
+    }
+
+    fn flaky_local(dir: &Path, kind: BackendErrorKind) -> Flaky<LocalBackend> {
+        Flaky::new(LocalBackend::new(dir.join("store")), kind)
+    }
+
+    #[test]
+    fn the_wrapper_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = retrying(LocalBackend::new(dir.path().join("store")), 3);
+        testsuite::run_all(&b, &Default::default());
+    }
+
+    #[test]
+    fn over_a_flaky_backend_the_wrapper_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut flaky = flaky_local(dir.path(), BackendErrorKind::Transient);
+        flaky.every = 2; // every other call fails, none twice in a row
+        let b = retrying(flaky, 2);
+        testsuite::run_all(&b, &Default::default());
+        assert!(b.inner.faults.load(Ordering::SeqCst) > 10);
+    }
+
+    #[test]
+    fn transient_errors_are_retried_until_the_attempts_run_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = retrying(flaky_local(dir.path(), BackendErrorKind::Transient), 3);
+        b.inner.fail_next(2);
+        b.prepare().unwrap();
+        assert_eq!(b.inner.calls(), 3);
+        b.inner.fail_next(3);
+        let err = b.prepare().unwrap_err();
+        assert_eq!(err.backend_kind(), Some(BackendErrorKind::Transient));
+        assert_eq!(b.inner.calls(), 6, "three attempts, then the error");
+        b.prepare().unwrap();
+    }
+
+    #[test]
+    fn other_errors_are_not_retried() {
+        for kind in [
+            BackendErrorKind::Permanent,
+            BackendErrorKind::Auth,
+            BackendErrorKind::NotFound,
+            BackendErrorKind::Corrupt,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let b = retrying(flaky_local(dir.path(), kind), 5);
+            b.inner.fail_next(1);
+            let err = b.prepare().unwrap_err();
+            assert_eq!(err.backend_kind(), Some(kind));
+            assert_eq!(b.inner.calls(), 1, "{kind:?} tried once");
+        }
+    }
+
+    /// Stores `data` through `b`; returns its id.
+    fn store(b: &dyn Backend, dir: &Path, data: &[u8]) -> String {
+        let src = dir.join("src");
+        std::fs::write(&src, data).unwrap();
+        b.put(&meta_for(ObjectKind::Bundle, data), &src).unwrap()
+    }
+
+    #[test]
+    fn a_broken_ranged_get_continues_at_the_byte_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut flaky = flaky_local(dir.path(), BackendErrorKind::Transient);
+        flaky.get_prefix = 100;
+        let b = retrying(flaky, 3);
+        let data = content(10_000, 3);
+        let id = store(&b, dir.path(), &data);
+        b.inner.fail_next(2);
+        let mut out = Vec::new();
+        let range = ByteRange {
+            start: 1000,
+            end: 9000,
+        };
+        let n = b.get(&id, Some(range), None, &mut out).unwrap();
+        assert_eq!(n, 8000);
+        assert!(out == data[1000..9000], "each byte once, in order");
+        let asked: Vec<_> = b
+            .inner
+            .ranges
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.map(|r| (r.start, r.end)))
+            .collect();
+        assert_eq!(
+            asked,
+            [Some((1000, 9000)), Some((1100, 9000)), Some((1200, 9000))]
+        );
+    }
+
+    #[test]
+    fn a_broken_whole_get_is_not_started_again() {
+        // Without a range the end is unknown: rather than write bytes twice, it fails.
+        let dir = tempfile::tempdir().unwrap();
+        let mut flaky = flaky_local(dir.path(), BackendErrorKind::Transient);
+        flaky.get_prefix = 100;
+        let b = retrying(flaky, 3);
+        let data = content(5000, 4);
+        let id = store(&b, dir.path(), &data);
+        b.inner.fail_next(1);
+        let mut out = Vec::new();
+        let err = b.get(&id, None, None, &mut out).unwrap_err();
+        assert_eq!(
+            err.backend_kind(),
+            Some(BackendErrorKind::Permanent),
+            "{err}"
+        );
+        assert!(out == data[..100]);
+        assert_eq!(b.inner.calls(), 2, "the put, then one get");
+        // A get that fails before writing anything is simply tried again.
+        b.inner.fail_next(1);
+        let mut flaky_free = Vec::new();
+        let mut b = b;
+        b.inner.get_prefix = 0;
+        b.get(&id, None, None, &mut flaky_free).unwrap();
+        assert!(flaky_free == data);
+    }
+}

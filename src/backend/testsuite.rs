@@ -9,6 +9,10 @@
 //!
 //! It panics (test failure) on the first broken promise of the [`Backend`] trait. Backends that
 //! cannot do something their peer server lacks say so in `SuiteOptions` and in a note.
+//!
+//! Test code only: the module is built for the crate's unit tests and with the `testsuite`
+//! cargo feature, which the integration tests get through the crate's dev-dependency on itself
+//! (`Cargo.toml`). The shipped library does not carry it.
 
 use super::{Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState};
 use crate::error::BackendErrorKind;

@@ -21,7 +21,8 @@
 //! - **Listing** is an inventory job; descriptions written by glaciersync (ASCII JSON, no file
 //!   names) give kind, tree hash and time back.
 //!
-//! Files: `upload` (single and multipart uploads), `resume` (unfinished multipart uploads:
+//! Files: `upload` (single uploads; multipart: Glacier's part rules for the loop of
+//! [`super::multipart`]), `resume` (unfinished multipart uploads:
 //! resume, abort, cleanup), `retrieval` (jobs and tickets), `ranges` (aligned retrieval
 //! ranges and download pieces), `download` (ranged downloads with tree-hash checks),
 //! `inventory` (listing), `description` (archive descriptions), `errors`.
@@ -47,7 +48,6 @@ use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{MIB, tree_hash};
 use crate::log;
 use aws_sdk_glacier::Client;
-use aws_sdk_glacier::config::retry::RetryConfig;
 use errors::Ctx;
 use std::collections::HashSet;
 use std::future::Future;
@@ -90,7 +90,7 @@ pub struct GlacierBackend {
     /// The profile whose unfinished uploads [`Backend::cleanup`] aborts (as its descriptions
     /// name it); `None`: every profile's.
     cleanup_profile: Option<String>,
-    /// Test hook: stop a multipart put after starting this many part uploads.
+    /// Test hook: stop a multipart put after sending this many parts.
     stop_after_parts: StopAfterParts,
 }
 
@@ -150,11 +150,8 @@ impl GlacierBackend {
         validate_part_size(opts.part_size)?;
         let concurrency = opts.concurrency.clamp(1, 1024);
         let aws::AwsContext { runtime, config } = aws::load(&opts.aws, concurrency.max(2))?;
-        // Retries live in one place, the Retrying wrapper: a failed part is resumed, not
-        // re-sent by the SDK behind our back.
-        let conf = aws_sdk_glacier::config::Builder::from(&config)
-            .retry_config(RetryConfig::disabled())
-            .build();
+        // No SDK retries (see `aws::load`): the Retrying wrapper retries, resuming the upload.
+        let conf = aws_sdk_glacier::config::Builder::from(&config).build();
         let region = config
             .region()
             .map(|r| r.to_string())
@@ -196,7 +193,7 @@ impl GlacierBackend {
     }
 
     /// Test hook: makes the next multipart puts stop (with an error, leaving the upload for a
-    /// resume, as a crash would) after starting `parts` part uploads. `None` switches it off.
+    /// resume, as a crash would) after sending `parts` parts. `None` switches it off.
     #[doc(hidden)]
     pub fn set_stop_after_parts(&self, parts: Option<usize>) {
         self.stop_after_parts.set(parts);
@@ -208,10 +205,13 @@ impl GlacierBackend {
 
     /// Runs one request under a permit of the backend-wide limit.
     fn call<T>(&self, fut: impl Future<Output = T>) -> T {
-        self.runtime.block_on(async {
-            let _slot = self.limiter.acquire().await;
-            fut.await
-        })
+        self.runtime.block_on(self.limited(fut))
+    }
+
+    /// Awaits one request under a permit of the backend-wide limit.
+    async fn limited<T>(&self, fut: impl Future<Output = T>) -> T {
+        let _slot = self.limiter.acquire().await;
+        fut.await
     }
 
     /// A place in the backend-wide limit, to move into a task.

@@ -164,14 +164,17 @@ impl GlacierBackend {
         Ok(None)
     }
 
-    pub(super) fn abort_upload(&self, upload_id: &str) -> Result<()> {
-        match self.call(
-            self.client
-                .abort_multipart_upload()
-                .vault_name(&*self.ctx.vault)
-                .upload_id(upload_id)
-                .send(),
-        ) {
+    pub(super) async fn abort_upload(&self, upload_id: &str) -> Result<()> {
+        let answer = self
+            .limited(
+                self.client
+                    .abort_multipart_upload()
+                    .vault_name(&*self.ctx.vault)
+                    .upload_id(upload_id)
+                    .send(),
+            )
+            .await;
+        match answer {
             Ok(_) => Ok(()),
             Err(e) => {
                 let e = self.ctx.map("aborting a multipart upload", e);
@@ -206,7 +209,7 @@ impl GlacierBackend {
             {
                 continue;
             }
-            self.abort_upload(&upload.id)?;
+            self.runtime.block_on(self.abort_upload(&upload.id))?;
             log::verbose(&format!(
                 "glacier: aborted the unfinished multipart upload {}",
                 short(&upload.id)

@@ -1,123 +1,77 @@
-//! Storing an archive: one UploadArchive up to the part size, else a multipart upload with
-//! several parts in flight. The source is read once, each piece hashed as it is read (tree
-//! hash and SHA-256), and the archive's tree hash checked before completing. An interrupted
-//! multipart upload of the same content is resumed (see [`super::resume`]).
+//! Storing an archive: one UploadArchive up to the part size, else a multipart upload driven by
+//! [`crate::backend::multipart`], several parts in flight. Each piece is read once into memory
+//! and hashed there in one pass (tree hash and SHA-256, both sent as headers); the archive's
+//! tree hash, combined from the parts', is checked before completing. An interrupted multipart
+//! upload of the same content is resumed (see [`super::resume`]).
 
 use super::description::description;
 use super::errors::not_found_as;
+use super::resume::ActiveUpload;
 use super::{BACKEND, GlacierBackend, MAX_SINGLE_UPLOAD, part_size_for, short};
 use crate::backend::PutMeta;
+use crate::backend::multipart::{self, Multipart, PartsJob, Source};
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::hash::{Hash32, MIB, TreeHasher, combine_tree_hashes};
+use crate::hash::{Hash32, MIB, TreeHasher};
 use crate::log;
 use aws_sdk_glacier::primitives::ByteStream;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-/// Reads and hashes sources in pieces of this size.
-const READ_CHUNK: usize = MIB as usize;
-
-/// One piece of a source, read once and hashed in the same pass.
-struct Piece {
-    data: Vec<u8>,
+/// A piece's digests: its tree hash and plain SHA-256 (hex), as Glacier's headers want them.
+pub(super) struct PieceDigest {
     tree_hash: Hash32,
     sha256_hex: String,
 }
 
-/// Reads up to `len` bytes (fewer only at the end of the file).
-fn read_piece(file: &mut File, source: &Path, len: usize) -> Result<Piece> {
-    let mut data = vec![0u8; len];
-    let mut filled = 0;
+/// Hashes `data` once, a MiB at a time into both hashes while it is in the cache.
+fn digest(data: &[u8]) -> PieceDigest {
     let mut tree = TreeHasher::new();
     let mut sha = Sha256::new();
-    while filled < len {
-        let end = (filled + READ_CHUNK).min(len);
-        let n = match file.read(&mut data[filled..end]) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(source, e)),
-        };
-        tree.update(&data[filled..filled + n]);
-        sha.update(&data[filled..filled + n]);
-        filled += n;
+    for chunk in data.chunks(MIB as usize) {
+        tree.update(chunk);
+        sha.update(chunk);
     }
-    data.truncate(filled);
-    Ok(Piece {
-        data,
+    PieceDigest {
         tree_hash: tree.finish(),
         sha256_hex: hex::encode(sha.finalize()),
-    })
-}
-
-/// Whether the file has more bytes to give.
-fn has_more(file: &mut File, source: &Path) -> Result<bool> {
-    let mut byte = [0u8; 1];
-    loop {
-        match file.read(&mut byte) {
-            Ok(n) => return Ok(n > 0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(source, e)),
-        }
     }
-}
-
-fn changed_error(meta: &PutMeta, source: &Path, detail: &str) -> Error {
-    Error::backend(
-        BACKEND,
-        BackendErrorKind::Corrupt,
-        format!(
-            "{} changed while it was uploaded ({detail}; expected {} bytes with tree hash {}): nothing was stored",
-            source.display(),
-            meta.size,
-            meta.tree_hash
-        ),
-    )
 }
 
 impl GlacierBackend {
-    pub(super) fn put_archive(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+    pub(super) fn put_archive(&self, meta: &PutMeta, path: &Path) -> Result<String> {
         if meta.size == 0 {
             return Err(self.err(
                 BackendErrorKind::Permanent,
                 format!(
                     "{}: Glacier archives hold at least one byte; an empty object cannot be stored",
-                    source.display()
+                    path.display()
                 ),
             ));
         }
-        let file = File::open(source).map_err(|e| Error::io(source, e))?;
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let source = Source {
+            meta,
+            path,
+            file: &file,
+            backend: BACKEND,
+        };
         if meta.size <= self.part_size.min(MAX_SINGLE_UPLOAD) {
-            self.put_single(meta, source, file)
+            self.put_single(&source)
         } else {
-            self.put_multipart(meta, source, file)
+            self.put_multipart(source)
         }
     }
 
-    fn put_single(&self, meta: &PutMeta, source: &Path, mut file: File) -> Result<String> {
+    fn put_single(&self, source: &Source<'_>) -> Result<String> {
+        let meta = source.meta;
         let permit = self.acquire();
-        let piece = read_piece(&mut file, source, meta.size as usize)?;
-        if piece.data.len() as u64 != meta.size {
-            return Err(changed_error(
-                meta,
-                source,
-                &format!("read {} bytes", piece.data.len()),
-            ));
-        }
-        if has_more(&mut file, source)? {
-            return Err(changed_error(meta, source, "it grew"));
-        }
-        if piece.tree_hash != meta.tree_hash {
-            return Err(changed_error(
-                meta,
-                source,
-                &format!("read tree hash {}", piece.tree_hash),
-            ));
-        }
+        let data = source.read(0, meta.size)?;
+        source.check_len()?;
+        let piece = digest(&data);
+        source.check_tree_hash(piece.tree_hash)?;
         let sha = piece.sha256_hex;
         let request = self
             .client
@@ -125,7 +79,7 @@ impl GlacierBackend {
             .vault_name(&*self.ctx.vault)
             .archive_description(description(meta))
             .checksum(meta.tree_hash.to_hex())
-            .body(ByteStream::from(piece.data))
+            .body(ByteStream::from(data))
             .customize()
             .mutate_request(move |req| {
                 req.headers_mut()
@@ -148,203 +102,174 @@ impl GlacierBackend {
                 meta.tree_hash
             ));
         }
-        match out.archive_id() {
-            Some(id) if !id.is_empty() => Ok(id.to_string()),
-            _ => Err(self.err(
-                BackendErrorKind::Permanent,
-                "UploadArchive answered without an archive id",
-            )),
-        }
+        archive_id(self, "UploadArchive", out.archive_id())
     }
 
-    fn put_multipart(&self, meta: &PutMeta, source: &Path, mut file: File) -> Result<String> {
-        let part_size = part_size_for(self.part_size, meta.size)?;
-        let desc = description(meta);
-        let (guard, existing) = match self.find_resumable(meta, &desc, part_size)? {
-            Some((guard, parts)) => {
-                log::verbose(&format!(
-                    "glacier: resuming the upload of {} {} ({} parts already there)",
-                    meta.kind.as_str(),
-                    meta.tree_hash,
-                    parts.len()
-                ));
-                (guard, parts)
-            }
-            None => {
-                let out = self
-                    .call(
-                        self.client
-                            .initiate_multipart_upload()
-                            .vault_name(&*self.ctx.vault)
-                            .archive_description(&desc)
-                            .part_size(part_size.to_string())
-                            .send(),
-                    )
-                    .map_err(|e| self.ctx.map("starting a multipart upload", e))?;
-                let id = out.upload_id().filter(|id| !id.is_empty()).ok_or_else(|| {
-                    self.err(
-                        BackendErrorKind::Permanent,
-                        "InitiateMultipartUpload answered without an upload id",
-                    )
-                })?;
-                let guard = self.mark_active(id).ok_or_else(|| {
-                    self.err(
-                        BackendErrorKind::Permanent,
-                        format!("Glacier handed out upload id {} twice", short(id)),
-                    )
-                })?;
-                (guard, HashMap::new())
-            }
+    fn put_multipart(&self, source: Source<'_>) -> Result<String> {
+        let part_size = part_size_for(self.part_size, source.meta.size)?;
+        let upload = self.start_upload(source.meta, part_size)?;
+        let job = PartsJob {
+            source,
+            part_size,
+            limiter: &self.limiter,
+            stop_after: self.stop_after_parts.limit(),
         };
-        let upload_id = guard.id.clone();
+        self.runtime.block_on(multipart::upload(upload, &job))
+    }
 
-        let n_parts = meta.size.div_ceil(part_size);
-        let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
-        let stop_after = self.stop_after_parts.limit();
-        let mut tasks = Vec::new();
-        let mut hashes = Vec::with_capacity(n_parts as usize);
-        let mut started = 0usize;
-        let mut outcome: Result<()> = Ok(());
-        let mut corrupt = false;
-        for index in 0..n_parts {
-            let offset = index * part_size;
-            let len = part_size.min(meta.size - offset);
-            let permit = self.acquire();
-            if let Some(e) = failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                outcome = Err(e);
-                break;
-            }
-            let piece = match read_piece(&mut file, source, len as usize) {
-                Ok(p) => p,
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            };
-            if piece.data.len() as u64 != len {
-                corrupt = true;
-                outcome = Err(changed_error(
-                    meta,
-                    source,
-                    &format!("it ended after {} bytes", offset + piece.data.len() as u64),
-                ));
-                break;
-            }
-            hashes.push(piece.tree_hash);
-            if existing.get(&offset) == Some(&piece.tree_hash) {
-                continue; // Glacier has this part already
-            }
-            if started >= stop_after {
-                outcome = Err(self.err(
-                    BackendErrorKind::Permanent,
-                    format!("upload stopped after {started} parts (test hook)"),
-                ));
-                break;
-            }
-            started += 1;
-            let client = self.client.clone();
-            let ctx = self.ctx.clone();
-            let upload_id = upload_id.clone();
-            let failure = failure.clone();
-            tasks.push(self.runtime.spawn(async move {
-                let _permit = permit;
-                let end = offset + piece.data.len() as u64 - 1;
-                let sha = piece.sha256_hex;
-                let result = client
-                    .upload_multipart_part()
-                    .vault_name(&*ctx.vault)
-                    .upload_id(upload_id)
-                    .range(format!("bytes {offset}-{end}/*"))
-                    .checksum(piece.tree_hash.to_hex())
-                    .body(ByteStream::from(piece.data))
-                    .customize()
-                    .mutate_request(move |req| {
-                        req.headers_mut()
-                            .insert("x-amz-content-sha256", sha.clone());
-                    })
-                    .send()
-                    .await;
-                if let Err(e) = result {
-                    // Not found: the upload was aborted or reclaimed meanwhile; a retry starts anew.
-                    let e = not_found_as(
-                        ctx.map(&format!("uploading part {index}"), e),
-                        BackendErrorKind::Transient,
-                        "; will start again",
-                    );
-                    let mut slot = failure.lock().unwrap_or_else(|e| e.into_inner());
-                    if slot.is_none() {
-                        *slot = Some(e);
-                    }
-                }
-            }));
-        }
-        if outcome.is_ok() {
-            match has_more(&mut file, source) {
-                Ok(false) => {}
-                Ok(true) => {
-                    corrupt = true;
-                    outcome = Err(changed_error(meta, source, "it grew"));
-                }
-                Err(e) => outcome = Err(e),
-            }
-        }
-        let combined = combine_tree_hashes(&hashes);
-        if outcome.is_ok() && combined != meta.tree_hash {
-            corrupt = true;
-            outcome = Err(changed_error(
-                meta,
-                source,
-                &format!("read tree hash {combined}"),
+    /// Resumes an unfinished upload of the same content and part size, or initiates one.
+    fn start_upload(&self, meta: &PutMeta, part_size: u64) -> Result<Upload<'_>> {
+        let desc = description(meta);
+        if let Some((active, existing)) = self.find_resumable(meta, &desc, part_size)? {
+            log::verbose(&format!(
+                "glacier: resuming the upload of {} {} ({} parts already there)",
+                meta.kind.as_str(),
+                meta.tree_hash,
+                existing.len()
             ));
-        }
-        if corrupt {
-            for t in &tasks {
-                t.abort();
-            }
-        }
-        self.runtime.block_on(async {
-            for t in tasks {
-                let _ = t.await;
-            }
-        });
-        if corrupt {
-            if let Err(e) = self.abort_upload(&upload_id) {
-                log::warn(&format!(
-                    "could not abort multipart upload {} (cleanup will): {e}",
-                    short(&upload_id)
-                ));
-            }
-            return Err(outcome.expect_err("corrupt uploads have failed"));
-        }
-        outcome?;
-        if let Some(e) = failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            // Parts that made it stay for the retry (or the next run) to resume.
-            return Err(e);
+            return Ok(Upload {
+                backend: self,
+                active,
+                part_size,
+                existing,
+            });
         }
         let out = self
             .call(
                 self.client
-                    .complete_multipart_upload()
+                    .initiate_multipart_upload()
                     .vault_name(&*self.ctx.vault)
-                    .upload_id(&upload_id)
-                    .archive_size(meta.size.to_string())
-                    .checksum(combined.to_hex())
+                    .archive_description(&desc)
+                    .part_size(part_size.to_string())
                     .send(),
             )
+            .map_err(|e| self.ctx.map("starting a multipart upload", e))?;
+        let id = out.upload_id().filter(|id| !id.is_empty()).ok_or_else(|| {
+            self.err(
+                BackendErrorKind::Permanent,
+                "InitiateMultipartUpload answered without an upload id",
+            )
+        })?;
+        let active = self.mark_active(id).ok_or_else(|| {
+            self.err(
+                BackendErrorKind::Permanent,
+                format!("Glacier handed out upload id {} twice", short(id)),
+            )
+        })?;
+        Ok(Upload {
+            backend: self,
+            active,
+            part_size,
+            existing: HashMap::new(),
+        })
+    }
+}
+
+/// The archive id of an answer, which must have one.
+fn archive_id(b: &GlacierBackend, operation: &str, id: Option<&str>) -> Result<String> {
+    match id {
+        Some(id) if !id.is_empty() => Ok(id.to_string()),
+        _ => Err(b.err(
+            BackendErrorKind::Permanent,
+            format!("{operation} answered without an archive id"),
+        )),
+    }
+}
+
+/// A multipart upload this process is writing (marked active until dropped).
+struct Upload<'a> {
+    backend: &'a GlacierBackend,
+    active: ActiveUpload,
+    part_size: u64,
+    /// Parts Glacier already holds, by start offset: their tree hashes.
+    existing: HashMap<u64, Hash32>,
+}
+
+impl Multipart for Upload<'_> {
+    type Digest = PieceDigest;
+    type Stored = ();
+
+    fn digest(&self, _index: usize, data: &[u8]) -> PieceDigest {
+        digest(data)
+    }
+
+    /// Parts are a power-of-two number of MiB: whole tree-hash nodes.
+    fn tree_hash(&self, d: &PieceDigest) -> Option<Hash32> {
+        Some(d.tree_hash)
+    }
+
+    fn reuse(&self, index: usize, _len: u64, d: &PieceDigest) -> Option<()> {
+        let offset = index as u64 * self.part_size;
+        (self.existing.get(&offset) == Some(&d.tree_hash)).then_some(())
+    }
+
+    fn send(
+        &self,
+        index: usize,
+        offset: u64,
+        data: Vec<u8>,
+        d: &PieceDigest,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let ctx = self.backend.ctx.clone();
+        let end = offset + data.len() as u64 - 1;
+        let sha = d.sha256_hex.clone();
+        let request = self
+            .backend
+            .client
+            .upload_multipart_part()
+            .vault_name(&*ctx.vault)
+            .upload_id(&self.active.id)
+            .range(format!("bytes {offset}-{end}/*"))
+            .checksum(d.tree_hash.to_hex())
+            .body(ByteStream::from(data))
+            .customize()
+            .mutate_request(move |req| {
+                req.headers_mut()
+                    .insert("x-amz-content-sha256", sha.clone());
+            })
+            .send();
+        async move {
+            request.await.map(drop).map_err(|e| {
+                // Not found: the upload was aborted or reclaimed meanwhile; a retry starts anew.
+                not_found_as(
+                    ctx.map(&format!("uploading part {index}"), e),
+                    BackendErrorKind::Transient,
+                    "; will start again",
+                )
+            })
+        }
+    }
+
+    async fn complete(self, meta: &PutMeta, _parts: Vec<(PieceDigest, ())>) -> Result<String> {
+        let b = self.backend;
+        let out = b
+            .limited(
+                b.client
+                    .complete_multipart_upload()
+                    .vault_name(&*b.ctx.vault)
+                    .upload_id(&self.active.id)
+                    .archive_size(meta.size.to_string())
+                    .checksum(meta.tree_hash.to_hex())
+                    .send(),
+            )
+            .await
             .map_err(|e| {
                 not_found_as(
-                    self.ctx.map("completing a multipart upload", e),
+                    b.ctx.map("completing a multipart upload", e),
                     BackendErrorKind::Transient,
                     "; will start again",
                 )
             })?;
-        drop(guard);
-        match out.archive_id() {
-            Some(id) if !id.is_empty() => Ok(id.to_string()),
-            _ => Err(self.err(
-                BackendErrorKind::Permanent,
-                "CompleteMultipartUpload answered without an archive id",
-            )),
+        drop(self.active);
+        archive_id(b, "CompleteMultipartUpload", out.archive_id())
+    }
+
+    async fn abort(&self) {
+        if let Err(e) = self.backend.abort_upload(&self.active.id).await {
+            log::warn(&format!(
+                "could not abort multipart upload {} (cleanup will): {e}",
+                short(&self.active.id)
+            ));
         }
     }
 }

@@ -17,11 +17,12 @@
 //!   ([`Backend::warm_up`]); the restore state is read back from `x-amz-restore`, so a restore
 //!   is never requested twice while one is live.
 //!
-//! Retries of whole operations are left to [`super::retry::Retrying`]; the SDK's own per-request
-//! retry (standard mode) stays on, so a dropped connection costs one request, not a re-read of a
-//! large file.
+//! Retries are left to [`super::retry::Retrying`] (the SDK's own are off, see
+//! [`super::aws::load`]): a retried put resumes its multipart upload, sending only the parts
+//! that are not stored yet.
 //!
-//! Files: `upload` (single PUT, multipart), `resume` (incomplete uploads: resume, abort,
+//! Files: `upload` (single PUT; multipart: S3's part rules for the loop of
+//! [`super::multipart`]), `resume` (incomplete uploads: resume, abort,
 //! cleanup), `download` (GET of a whole object or a range), `restore` (warm-ups),
 //! `listing`, `checksum` (base64 SHA-256 checksums, precomputed payload hashes).
 
@@ -193,10 +194,10 @@ impl S3Backend {
         s
     }
 
-    /// Test hook: multipart puts stop (failing, upload left in place, as after a crash) once
-    /// `parts` parts were sent. `None` turns it off.
+    /// Test hook: makes the next multipart puts stop (with an error, leaving the upload for a
+    /// resume, as a crash would) after sending `parts` parts. `None` switches it off.
     #[doc(hidden)]
-    pub fn stop_multipart_after(&self, parts: Option<usize>) {
+    pub fn set_stop_after_parts(&self, parts: Option<usize>) {
         self.stop_after_parts.set(parts);
     }
 

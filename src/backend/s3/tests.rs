@@ -4,8 +4,9 @@ use super::restore::{
     RestoreState, new_ticket, now_unix, parse_ticket, restore_state, restore_time, ticket_eta,
 };
 use super::resume::StoredPart;
-use super::upload::read_part;
+use super::upload::Upload;
 use super::*;
+use crate::backend::multipart::{Multipart, Source};
 use crate::backend::{Backend, ObjectKind, PutMeta, Tier};
 use crate::error::BackendErrorKind;
 use crate::hash::{sha256, tree_hash};
@@ -55,20 +56,40 @@ fn parts_are_read_at_their_offsets_and_hashed() {
         profile: "p".into(),
         created: 0,
     };
-    for (offset, len) in [(0, 2 * MIB), (2 * MIB, MIB + 77), (5, 10)] {
-        let part = read_part(&file, &path, &meta, offset, len, true).unwrap();
+    let source = Source {
+        meta: &meta,
+        path: &path,
+        file: &file,
+        backend: NAME,
+    };
+    let backend = offline("STANDARD").unwrap();
+    // A stored part without checksum is matched by its ETag, the MD5: only then is MD5 taken.
+    let stored_without_checksum = |size| StoredPart {
+        size,
+        etag: "\"e\"".into(),
+        checksum: None,
+    };
+    let upload = Upload {
+        backend: &backend,
+        key: "k",
+        upload_id: "u".into(),
+        stored: [
+            (1, stored_without_checksum(2 * MIB)),
+            (2, stored_without_checksum(1)),
+        ]
+        .into(),
+    };
+    for (index, offset, len) in [(0, 0, 2 * MIB), (1, 2 * MIB, MIB + 77), (2, 5, 10)] {
+        let part = source.read(offset, len).unwrap();
         let slice = &data[offset as usize..(offset + len) as usize];
-        assert!(part.data == slice);
-        assert_eq!(part.sha256, sha256(slice));
-        assert_eq!(part.md5.unwrap(), hex::encode(Md5::digest(slice)));
+        assert!(part == slice);
+        let digest = upload.digest(index, &part);
+        assert_eq!(digest.sha256, sha256(slice));
+        assert_eq!(digest.checksum, checksum_sha256(slice));
+        let md5 = (index == 0).then(|| hex::encode(Md5::digest(slice)));
+        assert_eq!(digest.md5, md5, "part {index}");
     }
-    assert_eq!(
-        read_part(&file, &path, &meta, 0, 10, false).unwrap().md5,
-        None
-    );
-    let err = read_part(&file, &path, &meta, data.len() as u64 - 5, 10, false)
-        .err()
-        .unwrap();
+    let err = source.read(data.len() as u64 - 5, 10).err().unwrap();
     assert_eq!(err.backend_kind(), Some(BackendErrorKind::Corrupt), "{err}");
 }
 

@@ -6,19 +6,19 @@ use super::checksum::{PayloadHash, base64};
 use super::resume::StoredPart;
 use super::{MAX_OBJECT_SIZE, NAME, S3Backend, count};
 use crate::backend::aws;
+use crate::backend::multipart::{self, Multipart, PartsJob, Source};
 use crate::backend::{PutMeta, object_key};
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::hash::{Hash32, MIB, TreeHasher, sha256, tree_hash};
+use crate::hash::{Hash32, MIB, sha256, tree_hash};
 use crate::log;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, StorageClass};
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::task::JoinSet;
 
 impl S3Backend {
     pub(super) async fn put_async(&self, meta: &PutMeta, source: &Path) -> Result<String> {
@@ -35,47 +35,34 @@ impl S3Backend {
             ));
         }
         let file = File::open(source).map_err(|e| Error::io(source, e))?;
-        let len = file.metadata().map_err(|e| Error::io(source, e))?.len();
-        if len != meta.size {
-            return Err(changed(
-                source,
-                meta,
-                &format!("it is now {len} bytes long"),
-            ));
-        }
+        let source = Source {
+            meta,
+            path: source,
+            file: &file,
+            backend: NAME,
+        };
+        source.check_len()?;
         let part_size = self.part_size_for(meta.size);
         if meta.size <= part_size {
-            self.put_single(meta, source, &file, &key).await?;
+            self.put_single(&source, &key).await?;
         } else {
-            self.put_multipart(meta, source, &file, &key, part_size)
-                .await?;
+            self.put_multipart(source, &key, part_size).await?;
         }
         Ok(id)
     }
 
     /// One conditional PUT, after checking the bytes against the tree hash.
-    async fn put_single(
-        &self,
-        meta: &PutMeta,
-        source: &Path,
-        file: &File,
-        key: &str,
-    ) -> Result<()> {
+    async fn put_single(&self, source: &Source<'_>, key: &str) -> Result<()> {
+        let meta = source.meta;
         let slot = self.limiter.acquire().await;
-        let part = read_part(file, source, meta, 0, meta.size, false)?;
+        let data = source.read(0, meta.size)?;
+        let sha = sha256(&data);
         // Up to one leaf, the tree hash is the plain SHA-256.
-        let tree = if meta.size <= MIB {
-            part.sha256
+        source.check_tree_hash(if meta.size <= MIB {
+            sha
         } else {
-            tree_hash(&part.data)
-        };
-        if tree != meta.tree_hash {
-            return Err(changed(
-                source,
-                meta,
-                &format!("its bytes have tree hash {tree}"),
-            ));
-        }
+            tree_hash(&data)
+        })?;
         self.count(|s| s.put_object += 1);
         let answer = self
             .client
@@ -85,11 +72,11 @@ impl S3Backend {
             .storage_class(StorageClass::from(self.class_for(meta.kind)))
             .content_length(meta.size as i64)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(base64(&part.sha256.0))
+            .checksum_sha256(base64(&sha.0))
             .if_none_match("*")
-            .body(ByteStream::from(part.data))
+            .body(ByteStream::from(data))
             .customize()
-            .interceptor(PayloadHash(part.sha256.to_hex()))
+            .interceptor(PayloadHash(sha.to_hex()))
             .send()
             .await;
         drop(slot);
@@ -106,14 +93,8 @@ impl S3Backend {
         }
     }
 
-    async fn put_multipart(
-        &self,
-        meta: &PutMeta,
-        source: &Path,
-        file: &File,
-        key: &str,
-        part_size: u64,
-    ) -> Result<()> {
+    async fn put_multipart(&self, source: Source<'_>, key: &str, part_size: u64) -> Result<()> {
+        let meta = source.meta;
         // A multipart upload learns of an existing object only when completing: look first.
         if let Some(head) = self.head(key).await? {
             check_existing_size(&self.url(key), head.content_length(), meta.size)?;
@@ -125,170 +106,19 @@ impl S3Backend {
             Some(resumed) => resumed,
             None => (self.create_upload(key, &class).await?, HashMap::new()),
         };
-        let job = PartsJob {
-            meta,
-            source,
-            file,
+        let upload = Upload {
+            backend: self,
             key,
-            upload_id: &upload_id,
+            upload_id,
+            stored,
+        };
+        let job = PartsJob {
+            source,
             part_size,
-            stored: &stored,
+            limiter: &self.limiter,
+            stop_after: self.stop_after_parts.limit(),
         };
-        let parts = match self.upload_parts(&job).await {
-            Ok(parts) => parts,
-            Err(e) => {
-                if e.backend_kind() == Some(BackendErrorKind::Corrupt) {
-                    self.abort_upload(key, &upload_id).await;
-                }
-                return Err(e);
-            }
-        };
-        self.count(|s| s.complete_multipart += 1);
-        let answer = {
-            let _slot = self.limiter.acquire().await;
-            self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .if_none_match("*")
-                .send()
-                .await
-        };
-        let err = match answer {
-            Ok(_) => return Ok(()),
-            Err(e) => self.sdk_err("completing the upload of", key, e),
-        };
-        if err.backend_kind() == Some(BackendErrorKind::AlreadyExists) {
-            // Stored meanwhile by someone else: ours is not needed.
-            self.abort_upload(key, &upload_id).await;
-            return self.accept_existing(key, meta.size).await;
-        }
-        // The object may still be there: completed by an earlier attempt whose answer was lost
-        // (NoSuchUpload now), or by this one with an answer the SDK could not read (moto 5.2.1
-        // names the XML root CompleteMultipartUploadResponse). The service shows which.
-        match self.head(key).await {
-            Ok(Some(head)) => {
-                check_existing_size(&self.url(key), head.content_length(), meta.size)?;
-                log::debug(&format!("{}: stored, although {err}", self.url(key)));
-                Ok(())
-            }
-            _ => Err(err),
-        }
-    }
-
-    /// Reads, checks and sends the parts; returns them in order for completion.
-    async fn upload_parts(&self, job: &PartsJob<'_>) -> Result<Vec<CompletedPart>> {
-        let size = job.meta.size;
-        let parts = size.div_ceil(job.part_size) as usize;
-        let stop_after = self.stop_after_parts.limit();
-        // Parts are read in order, so one streaming tree hash covers the whole object.
-        let mut tree = TreeHasher::new();
-        let mut checksums: Vec<String> = Vec::with_capacity(parts);
-        let mut etags: Vec<Option<String>> = vec![None; parts];
-        let mut failure: Option<Error> = None;
-        let mut tasks: JoinSet<Result<(usize, String)>> = JoinSet::new();
-        for index in 0..parts {
-            if index >= stop_after {
-                failure = Some(self.err(
-                    BackendErrorKind::Permanent,
-                    format!(
-                        "upload of {} stopped after {index} parts (test hook)",
-                        job.key
-                    ),
-                ));
-                break;
-            }
-            let slot = self.limiter.acquire().await;
-            while let Some(done) = tasks.try_join_next() {
-                record(done, &mut etags, &mut failure);
-            }
-            if failure.is_some() {
-                break;
-            }
-            let number = index + 1;
-            let offset = index as u64 * job.part_size;
-            let len = job.part_size.min(size - offset);
-            let stored = job.stored.get(&(number as i32));
-            let need_md5 = stored.is_some_and(|p| p.size == len && p.checksum.is_none());
-            let part = match read_part(job.file, job.source, job.meta, offset, len, need_md5) {
-                Ok(part) => part,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            tree.update(&part.data);
-            let checksum = base64(&part.sha256.0);
-            checksums.push(checksum.clone());
-            if let Some(p) = stored.filter(|p| p.matches(len, &checksum, part.md5.as_deref())) {
-                etags[index] = Some(p.etag.clone());
-                self.count(|s| s.parts_reused += 1);
-                continue;
-            }
-            let what = format!("uploading part {number} of {}", self.url(job.key));
-            let request = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(job.key)
-                .upload_id(job.upload_id)
-                .part_number(number as i32)
-                .content_length(len as i64)
-                .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                .checksum_sha256(checksum)
-                .body(ByteStream::from(part.data))
-                .customize()
-                .interceptor(PayloadHash(part.sha256.to_hex()))
-                .send();
-            let stats = Arc::clone(&self.stats);
-            tasks.spawn(async move {
-                let _slot = slot;
-                count(&stats, |s| s.upload_part += 1);
-                let out = request
-                    .await
-                    .map_err(|e| aws::map_sdk_error(NAME, &what, e))?;
-                let etag = out.e_tag().ok_or_else(|| {
-                    Error::backend(
-                        NAME,
-                        BackendErrorKind::Permanent,
-                        format!("{what}: the answer has no ETag"),
-                    )
-                })?;
-                Ok((index, etag.to_string()))
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            record(done, &mut etags, &mut failure);
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let tree = tree.finish();
-        if tree != job.meta.tree_hash {
-            return Err(changed(
-                job.source,
-                job.meta,
-                &format!("its bytes have tree hash {tree}"),
-            ));
-        }
-        Ok(etags
-            .into_iter()
-            .zip(checksums)
-            .enumerate()
-            .map(|(i, (etag, checksum))| {
-                CompletedPart::builder()
-                    .part_number(i as i32 + 1)
-                    .set_e_tag(etag)
-                    .checksum_sha256(checksum)
-                    .build()
-            })
-            .collect())
+        multipart::upload(upload, &job).await.map(drop)
     }
 
     async fn create_upload(&self, key: &str, class: &str) -> Result<String> {
@@ -334,86 +164,6 @@ impl S3Backend {
     }
 }
 
-/// What one multipart upload works on.
-struct PartsJob<'a> {
-    meta: &'a PutMeta,
-    source: &'a Path,
-    file: &'a File,
-    key: &'a str,
-    upload_id: &'a str,
-    part_size: u64,
-    stored: &'a HashMap<i32, StoredPart>,
-}
-
-/// One part (or a whole small object) read into memory, with its digests.
-pub(super) struct PartData {
-    pub(super) data: Vec<u8>,
-    pub(super) sha256: Hash32,
-    pub(super) md5: Option<String>,
-}
-
-/// Reads `len` bytes at `offset` with a positional read and hashes them.
-pub(super) fn read_part(
-    file: &File,
-    source: &Path,
-    meta: &PutMeta,
-    offset: u64,
-    len: u64,
-    want_md5: bool,
-) -> Result<PartData> {
-    let mut data = vec![0u8; len as usize];
-    read_exact_at(file, &mut data, offset).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            changed(source, meta, "it became shorter")
-        } else {
-            Error::io(source, e)
-        }
-    })?;
-    let sha = sha256(&data);
-    let md5 = want_md5.then(|| hex::encode(Md5::digest(&data)));
-    Ok(PartData {
-        data,
-        sha256: sha,
-        md5,
-    })
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn changed(source: &Path, meta: &PutMeta, what: &str) -> Error {
-    Error::backend(
-        NAME,
-        BackendErrorKind::Corrupt,
-        format!(
-            "{} changed while it was stored (expected {} bytes with tree hash {}; {what}); \
-             nothing was stored",
-            source.display(),
-            meta.size,
-            meta.tree_hash
-        ),
-    )
-}
-
 fn check_existing_size(url: &str, found: Option<i64>, size: u64) -> Result<()> {
     if found == Some(size as i64) {
         return Ok(());
@@ -429,23 +179,163 @@ fn check_existing_size(url: &str, found: Option<i64>, size: u64) -> Result<()> {
     ))
 }
 
-/// Files a finished part task's outcome.
-fn record(
-    done: std::result::Result<Result<(usize, String)>, tokio::task::JoinError>,
-    etags: &mut [Option<String>],
-    failure: &mut Option<Error>,
-) {
-    let outcome = done.unwrap_or_else(|e| {
-        Err(Error::backend(
-            NAME,
-            BackendErrorKind::Permanent,
-            format!("a part upload failed: {e}"),
-        ))
-    });
-    match outcome {
-        Ok((index, etag)) => etags[index] = Some(etag),
-        Err(e) => {
-            failure.get_or_insert(e);
+/// A multipart upload of one key, started or resumed.
+pub(super) struct Upload<'a> {
+    pub(super) backend: &'a S3Backend,
+    pub(super) key: &'a str,
+    pub(super) upload_id: String,
+    /// Parts an earlier attempt stored, by part number.
+    pub(super) stored: HashMap<i32, StoredPart>,
+}
+
+/// A part's digests: SHA-256 (and its base64 checksum), and MD5 when a stored part of the
+/// same number can only be matched by its ETag.
+pub(super) struct PartDigest {
+    pub(super) sha256: Hash32,
+    pub(super) checksum: String,
+    pub(super) md5: Option<String>,
+}
+
+/// S3 numbers parts from 1.
+fn part_number(index: usize) -> i32 {
+    index as i32 + 1
+}
+
+impl Multipart for Upload<'_> {
+    type Digest = PartDigest;
+    /// The part's ETag.
+    type Stored = String;
+
+    fn digest(&self, index: usize, data: &[u8]) -> PartDigest {
+        let stored = self.stored.get(&part_number(index));
+        let need_md5 = stored.is_some_and(|p| p.size == data.len() as u64 && p.checksum.is_none());
+        let sha256 = sha256(data);
+        PartDigest {
+            sha256,
+            checksum: base64(&sha256.0),
+            md5: need_md5.then(|| hex::encode(Md5::digest(data))),
+        }
+    }
+
+    /// S3 parts are whole MiB, not tree-hash nodes: the tree hash is taken from the bytes.
+    fn tree_hash(&self, _digest: &PartDigest) -> Option<Hash32> {
+        None
+    }
+
+    fn reuse(&self, index: usize, len: u64, d: &PartDigest) -> Option<String> {
+        let part = self.stored.get(&part_number(index))?;
+        if !part.matches(len, &d.checksum, d.md5.as_deref()) {
+            return None;
+        }
+        self.backend.count(|s| s.parts_reused += 1);
+        Some(part.etag.clone())
+    }
+
+    fn send(
+        &self,
+        index: usize,
+        _offset: u64,
+        data: Vec<u8>,
+        d: &PartDigest,
+    ) -> impl Future<Output = Result<String>> + Send + 'static {
+        let b = self.backend;
+        let number = part_number(index);
+        let what = format!("uploading part {number} of {}", b.url(self.key));
+        let request = b
+            .client
+            .upload_part()
+            .bucket(&b.bucket)
+            .key(self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .content_length(data.len() as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&d.checksum)
+            .body(ByteStream::from(data))
+            .customize()
+            .interceptor(PayloadHash(d.sha256.to_hex()))
+            .send();
+        let stats = Arc::clone(&b.stats);
+        async move {
+            count(&stats, |s| s.upload_part += 1);
+            let out = request
+                .await
+                .map_err(|e| aws::map_sdk_error(NAME, &what, e))?;
+            let etag = out.e_tag().ok_or_else(|| {
+                Error::backend(
+                    NAME,
+                    BackendErrorKind::Permanent,
+                    format!("{what}: the answer has no ETag"),
+                )
+            })?;
+            Ok(etag.to_string())
+        }
+    }
+
+    async fn complete(self, meta: &PutMeta, parts: Vec<(PartDigest, String)>) -> Result<String> {
+        let b = self.backend;
+        let parts = parts
+            .into_iter()
+            .enumerate()
+            .map(|(index, (d, etag))| {
+                CompletedPart::builder()
+                    .part_number(part_number(index))
+                    .e_tag(etag)
+                    .checksum_sha256(d.checksum)
+                    .build()
+            })
+            .collect();
+        b.count(|s| s.complete_multipart += 1);
+        let answer = {
+            let _slot = b.limiter.acquire().await;
+            b.client
+                .complete_multipart_upload()
+                .bucket(&b.bucket)
+                .key(self.key)
+                .upload_id(&self.upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .if_none_match("*")
+                .send()
+                .await
+        };
+        match answer {
+            Ok(_) => Ok(self.key.to_string()),
+            Err(e) => {
+                self.completion_failed(meta, b.sdk_err("completing the upload of", self.key, e))
+                    .await
+            }
+        }
+    }
+
+    async fn abort(&self) {
+        self.backend.abort_upload(self.key, &self.upload_id).await;
+    }
+}
+
+impl Upload<'_> {
+    /// A completion that failed with `err` may still have stored the object.
+    async fn completion_failed(&self, meta: &PutMeta, err: Error) -> Result<String> {
+        let (b, key) = (self.backend, self.key);
+        if err.backend_kind() == Some(BackendErrorKind::AlreadyExists) {
+            // Stored meanwhile by someone else: ours is not needed.
+            b.abort_upload(key, &self.upload_id).await;
+            b.accept_existing(key, meta.size).await?;
+            return Ok(key.to_string());
+        }
+        // The object may still be there: completed by an earlier attempt whose answer was lost
+        // (NoSuchUpload now), or by this one with an answer the SDK could not read (moto 5.2.1
+        // names the XML root CompleteMultipartUploadResponse). The service shows which.
+        match b.head(key).await {
+            Ok(Some(head)) => {
+                check_existing_size(&b.url(key), head.content_length(), meta.size)?;
+                log::debug(&format!("{}: stored, although {err}", b.url(key)));
+                Ok(key.to_string())
+            }
+            _ => Err(err),
         }
     }
 }
