@@ -406,7 +406,7 @@ fn the_plan_prints_itself() {
     let text = p.to_string();
     assert!(
         text.starts_with(
-            "docs (dry run): 5 files selected, 0 already in place; would thaw 2 objects (2.0 MiB) with the bulk tier, 2.0 MiB spared by ranged retrieval, 4 requests; would download 1.0 MiB from 2 archives"
+            "docs (dry run): 5 files selected, 0 already in place; would thaw 2 objects (2.0 MiB) with the bulk tier, 2 MiB spared by ranged retrieval, 4 requests; would download 1.0 MiB from 2 archives"
         ),
         "{text}"
     );
