@@ -1,0 +1,140 @@
+//! Stored contents and the archives holding them, and the figures for `status`.
+
+use super::{
+    ArchiveKind, ArchiveRow, Catalog, NewArchive, NewContent, SnapshotId, Stats, VersionRecord,
+    h2s, s2h,
+};
+use crate::error::Result;
+use crate::hash::Hash32;
+use rusqlite::{Transaction, params};
+use std::collections::HashSet;
+
+impl Catalog {
+    /// Every stored content hash.
+    pub fn known_contents(&self) -> Result<HashSet<Hash32>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash FROM contents")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| s2h(&r.get::<_, String>(0)?))
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Records an archive that the backend confirmed stored, the contents inside it, and the
+    /// versions that use them, in one transaction. Each version supersedes the current version
+    /// of its (tree, path).
+    pub fn commit_archive(
+        &mut self,
+        archive: &NewArchive,
+        contents: &[NewContent],
+        versions: &[VersionRecord],
+        snapshot: SnapshotId,
+    ) -> Result<i64> {
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let run = || -> rusqlite::Result<i64> {
+            let archive_id = Self::insert_archive(&tx, archive)?;
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO contents (hash, size, archive_id, offset) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (hash) DO NOTHING",
+            )?;
+            for c in contents {
+                ins.execute(params![
+                    h2s(&c.hash),
+                    c.size as i64,
+                    archive_id,
+                    c.offset as i64
+                ])?;
+            }
+            drop(ins);
+            Self::insert_versions(&tx, versions, snapshot)?;
+            Ok(archive_id)
+        };
+        let id = run().map_err(|e| Self::err_at(&path, e))?;
+        tx.commit().map_err(|e| Self::err_at(&path, e))?;
+        Ok(id)
+    }
+
+    fn insert_archive(tx: &Transaction<'_>, a: &NewArchive) -> rusqlite::Result<i64> {
+        tx.execute(
+            "INSERT INTO archives (remote_id, kind, size, tree_hash, backend, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (remote_id) DO UPDATE SET stored_at = excluded.stored_at",
+            params![
+                a.remote_id,
+                a.kind.as_str(),
+                a.size as i64,
+                h2s(&a.tree_hash),
+                a.backend,
+                a.stored_at
+            ],
+        )?;
+        tx.query_row(
+            "SELECT id FROM archives WHERE remote_id = ?",
+            [&a.remote_id],
+            |r| r.get(0),
+        )
+    }
+
+    /// Records an archive with no contents (a catalog copy).
+    pub fn record_archive(&mut self, archive: &NewArchive) -> Result<i64> {
+        self.commit_archive(archive, &[], &[], 0)
+    }
+
+    /// Every archive.
+    pub fn archives(&self) -> Result<Vec<ArchiveRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, remote_id, kind, size, tree_hash, backend, stored_at FROM archives ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ArchiveRow {
+                    id: r.get(0)?,
+                    remote_id: r.get(1)?,
+                    kind: ArchiveKind::parse(&r.get::<_, String>(2)?),
+                    size: r.get::<_, i64>(3)? as u64,
+                    tree_hash: s2h(&r.get::<_, String>(4)?)?,
+                    backend: r.get(5)?,
+                    stored_at: r.get(6)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Figures for `status`.
+    pub fn stats(&self) -> Result<Stats> {
+        let q = |sql: &str| -> Result<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                .map(|v| v.unwrap_or(0))
+                .map_err(|e| self.err(e))
+        };
+        let last_sync: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MAX(finished_at) FROM snapshots WHERE status = 'complete'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(Stats {
+            files: q("SELECT COUNT(*) FROM versions WHERE until IS NULL AND kind = 'file'")? as u64,
+            file_bytes: q("SELECT SUM(size) FROM versions WHERE until IS NULL AND kind = 'file'")?
+                as u64,
+            versions: q("SELECT COUNT(*) FROM versions WHERE kind = 'file'")? as u64,
+            contents: q("SELECT COUNT(*) FROM contents")? as u64,
+            archives: q("SELECT COUNT(*) FROM archives")? as u64,
+            stored_bytes: q("SELECT SUM(size) FROM archives")? as u64,
+            last_sync,
+            pending_retrievals: q("SELECT COUNT(*) FROM retrievals")? as u64,
+        })
+    }
+}
