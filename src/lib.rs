@@ -13,6 +13,7 @@ pub mod error;
 pub mod hash;
 pub mod log;
 pub mod progress;
+pub mod prune;
 pub mod report;
 pub mod restore;
 pub mod scan;

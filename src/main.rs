@@ -60,7 +60,14 @@ enum Command {
         patterns: Vec<String>,
     },
     /// Start or continue a restore of the matching files into DIR
-    Restore(RestoreArgs),
+    Restore {
+        #[command(flatten)]
+        args: RestoreArgs,
+        /// Refuse (exit 2, nothing requested) a restore whose thaw and transfer cost more USD
+        /// (default: the max_restore_cost setting)
+        #[arg(long, value_name = "USD")]
+        max_cost: Option<f64>,
+    },
     /// Rebuild a lost local catalog of each profile from the backend alone
     Recover {
         /// Retrieval tier for a catalog copy in cold storage
@@ -73,6 +80,16 @@ enum Command {
         local: bool,
         #[arg(long)]
         remote: bool,
+    },
+    /// Forget snapshots the retention policy does not keep; delete archives no kept version
+    /// needs once past their minimum storage duration (younger ones are held); old catalog copies
+    Prune {
+        /// Print the plan (what would be forgotten, deleted and held); change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete this profile's archives in the backend that the catalog does not know
+        #[arg(long)]
+        unknown: bool,
     },
     /// Write a commented sample settings file (never overwrites)
     Init { file: Option<PathBuf> },
@@ -203,7 +220,10 @@ fn run_one(
             let at = at.as_deref().map(timespec::parse).transpose()?;
             Box::new(commands::ls(p, at, patterns)?)
         }
-        Command::Restore(args) => Box::new(commands::restore(p, args, progress)?),
+        Command::Restore { args, max_cost } => {
+            Box::new(commands::restore(p, args, *max_cost, progress)?)
+        }
+        Command::Prune { dry_run, unknown } => Box::new(commands::prune(p, *dry_run, *unknown)?),
         Command::Recover { tier } => Box::new(commands::recover(p, *tier)?),
         Command::Verify { local, remote } => Box::new(commands::verify(
             p,

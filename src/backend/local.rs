@@ -220,6 +220,7 @@ impl Backend for LocalBackend {
                         kind: parsed.map(|p| p.0),
                         tree_hash: parsed.map(|p| p.1),
                         created: parsed.and_then(|p| p.2),
+                        profile: None,
                         id,
                     });
                 }

@@ -98,6 +98,9 @@ pub struct ObjectInfo {
     pub tree_hash: Option<Hash32>,
     /// Seconds since the Unix epoch.
     pub created: Option<i64>,
+    /// The profile a Glacier archive's description names (escaped, perhaps cut, as written);
+    /// `None` elsewhere, where the prefix or directory is the profile's.
+    pub profile: Option<String>,
 }
 
 /// A half-open byte range `[start, end)`.

@@ -64,4 +64,22 @@ CREATE TABLE retrievals (
     PRIMARY KEY (archive_id, range_start, range_end)
 );
 "#,
+    // 2: prune. The S3 storage class data was sent to, from when (`storage_classes`), and the
+    // archives prune took out of the catalog, until and after the backend deleted them
+    // (`pruned_archives`). See docs/catalog.md.
+    r#"
+CREATE TABLE storage_classes (
+    since INTEGER NOT NULL,
+    class TEXT NOT NULL
+);
+
+CREATE TABLE pruned_archives (
+    remote_id  TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    backend    TEXT NOT NULL,
+    marked_at  INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+"#,
 ];

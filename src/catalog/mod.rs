@@ -10,12 +10,14 @@ mod archives;
 mod check;
 mod meta;
 mod migrations;
+mod prune;
 mod retrievals;
 mod snapshots;
 mod versions;
 
 use crate::error::{Error, Result};
 use crate::hash::Hash32;
+pub use prune::{Dead, Doomed, PrunedArchive};
 use rusqlite::{Connection, Transaction};
 use std::path::{Path, PathBuf};
 

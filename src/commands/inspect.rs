@@ -97,6 +97,10 @@ pub struct StatusReport {
     pub interrupted_sync: bool,
     pub pending_retrievals: u64,
     pub estimated_monthly_usd: f64,
+    /// Bytes no kept version needs, held until their minimum storage duration has passed.
+    pub dead_bytes_held: u64,
+    /// When the last of them may go (`YYYY-MM-DD`).
+    pub dead_held_until: Option<String>,
 }
 
 impl Display for StatusReport {
@@ -119,7 +123,16 @@ impl Display for StatusReport {
             },
             self.pending_retrievals,
             self.estimated_monthly_usd
-        )
+        )?;
+        if self.dead_bytes_held > 0 {
+            write!(
+                f,
+                ", {} dead but held until {} (minimum storage duration; prune deletes them then)",
+                crate::units::bytes(self.dead_bytes_held),
+                self.dead_held_until.as_deref().unwrap_or("?")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -139,6 +152,7 @@ pub fn status(p: &Profile) -> Result<StatusReport> {
     let st = catalog.stats()?;
     let snapshots = catalog.snapshots()?;
     let prices = crate::cost::pricing(p.backend.kind(), super::storage_class(p));
+    let (dead_bytes_held, dead_held_until) = super::dead_but_held(p, &catalog)?;
     Ok(StatusReport {
         name: p.name.clone(),
         backend: p.backend.kind().to_string(),
@@ -154,6 +168,8 @@ pub fn status(p: &Profile) -> Result<StatusReport> {
         interrupted_sync: snapshots.last().is_some_and(|s| !s.complete),
         pending_retrievals: st.pending_retrievals,
         estimated_monthly_usd: prices.monthly(st.stored_bytes, st.archives),
+        dead_bytes_held,
+        dead_held_until,
     })
 }
 
@@ -179,6 +195,8 @@ mod tests {
             interrupted_sync: false,
             pending_retrievals: 0,
             estimated_monthly_usd: 0.004,
+            dead_bytes_held: 0,
+            dead_held_until: None,
         };
         assert_eq!(
             r.to_string(),
@@ -190,6 +208,12 @@ mod tests {
             r.to_string().contains(
                 "last sync never (a later sync was interrupted: run sync to finish it), 0 pending"
             ),
+            "{r}"
+        );
+        r.dead_bytes_held = 2048;
+        r.dead_held_until = Some("2027-05-30".into());
+        assert!(
+            r.to_string().ends_with(", 2 KiB dead but held until 2027-05-30 (minimum storage duration; prune deletes them then)"),
             "{r}"
         );
         assert_eq!(r.channel(), Channel::Stdout);

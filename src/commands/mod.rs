@@ -4,12 +4,14 @@
 
 mod init;
 mod inspect;
+mod prune;
 mod recover;
 mod verify;
 
 pub use crate::report::{AnyReport, Channel, Exit, Report};
 pub use init::{InitReport, init};
 pub use inspect::{LsEntry, LsReport, StatusReport, ls, status};
+pub use prune::{PruneOutcome, dead_but_held, prune, prune_options};
 pub use recover::{RecoverReport, RecoverState, recover};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
@@ -179,6 +181,10 @@ pub fn sync(
     let _lock = lock(p)?;
     crate::sync::clean_staging(&opts.staging_dir);
     let mut catalog = Catalog::open(&p.catalog_path())?;
+    if let Some(class) = storage_class(p) {
+        // What prune needs to know the minimum storage duration of what this sync stores.
+        catalog.note_storage_class(class, chrono::Utc::now().timestamp())?;
+    }
     let plan = crate::sync::plan(&opts, &catalog, progress)?;
     crate::sync::execute(plan, &opts, &*backend, &mut catalog, progress, started)
 }
@@ -204,8 +210,15 @@ fn sync_plan(
     Ok(SyncReport::of_plan(&p.name, backend, plan, started))
 }
 
-/// `restore` of one profile: plans, then carries the plan out (a dry run returns the plan).
-pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<RestoreOutcome> {
+/// `restore` of one profile: plans, prices the plan, refuses it over `max_cost` (else the
+/// profile's `max_restore_cost`) before requesting anything, then carries it out (a dry run
+/// returns the plan).
+pub fn restore(
+    p: &Profile,
+    args: &RestoreArgs,
+    max_cost: Option<f64>,
+    progress: &Progress,
+) -> Result<RestoreOutcome> {
     let _lock = lock(p)?;
     let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let backend = open_backend(p)?;
@@ -214,7 +227,11 @@ pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<R
         profile: p.name.clone(),
         concurrency: p.concurrency,
     };
-    let plan = crate::restore::plan(&opts, &*backend, &catalog)?;
+    let mut plan = crate::restore::plan(&opts, &*backend, &catalog)?;
+    plan.price(storage_class(p));
+    if !plan.dry_run {
+        check_cost(p, &plan, max_cost.or(p.lifecycle.max_restore_cost))?;
+    }
     let outcome = if plan.dry_run {
         RestoreOutcome::Planned(plan)
     } else {
@@ -229,6 +246,19 @@ pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<R
         crate::log::error(&format!("{}: {}", e.path, e.error));
     }
     Ok(outcome)
+}
+
+/// Refuses a restore whose quote is over `cap` USD: nothing has been requested yet.
+fn check_cost(p: &Profile, plan: &crate::restore::RestorePlan, cap: Option<f64>) -> Result<()> {
+    match (cap, &plan.quote) {
+        (Some(cap), Some(q)) if q.total_usd > cap => Err(Error::Usage(format!(
+            "{}: this restore would cost {q}, over the cap of ${cap:.2} (--max-cost or \
+             max_restore_cost); nothing was requested: raise the cap, choose a cheaper \
+             --tier, or restore fewer files",
+            p.name
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The storage class data goes to, for cost estimates.

@@ -182,8 +182,10 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     }
     let known: std::collections::HashSet<&str> =
         archives.iter().map(|a| a.remote_id.as_str()).collect();
+    // Taken out of the catalog by prune: being deleted, or deleted and still in an inventory.
+    let pruned = catalog.pruned_ids()?;
     for o in &listed {
-        if !known.contains(o.id.as_str()) {
+        if !known.contains(o.id.as_str()) && !pruned.contains(&o.id) {
             report.problems.push(format!(
                 "object {} ({} bytes) is stored but unknown to the catalog (left by an interrupted sync?)",
                 o.id, o.size

@@ -113,9 +113,7 @@ pub struct PlanTotals {
     pub requests: u64,
 }
 
-/// Everything a restore will do, decided before anything is done.
-///
-/// No cost estimate yet: `cost.rs` has no retrieval or download prices.
+/// Everything a restore will do, decided before anything is done, with what it would cost.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestorePlan {
     /// Profile name.
@@ -142,6 +140,30 @@ pub struct RestorePlan {
     pub dirs: Vec<Dest>,
     /// Entries that will not be restored, and why.
     pub errors: Vec<FileError>,
+    /// What thawing and downloading would cost (set by [`RestorePlan::price`]).
+    pub quote: Option<Box<crate::cost::RestoreQuote>>,
+}
+
+impl RestorePlan {
+    /// Prices the plan: the thaws not yet requested, and every byte to download, with the
+    /// plan's tier from the backend and S3 class `class`.
+    pub fn price(&mut self, class: Option<&str>) {
+        let t = &self.totals;
+        let unrequested: Vec<&Thaw> = self
+            .archives
+            .iter()
+            .filter_map(|a| a.thaw.as_ref())
+            .filter(|th| th.requested.is_none())
+            .collect();
+        self.quote = Some(Box::new(crate::cost::restore_quote(
+            &self.backend,
+            class,
+            self.tier.as_str(),
+            unrequested.iter().map(|th| th.range.len()).sum(),
+            unrequested.len() as u64,
+            t.bytes_to_download,
+        )));
+    }
 }
 
 impl Report for RestorePlan {
@@ -193,6 +215,7 @@ pub fn plan(
         links: entries.links,
         dirs: entries.dirs,
         errors: entries.errors,
+        quote: None,
     };
     plan.totals = PlanTotals::of(&plan, entries.selected);
     Ok(plan)
@@ -421,6 +444,9 @@ impl fmt::Display for RestorePlan {
         }
         if !self.errors.is_empty() {
             write!(f, "; {} errors", self.errors.len())?;
+        }
+        if let Some(q) = &self.quote {
+            write!(f, "; would cost {q}")?;
         }
         Ok(())
     }

@@ -21,6 +21,16 @@ pub(super) const GLOBAL_KEYS: &[&str] = &[
     "part_size",
     "exclude",
     "bucket",
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+    "keep_within",
+    "keep_catalog_copies",
+    "min_storage_days",
+    "max_restore_cost",
 ];
 
 /// Keys allowed only in profile sections (besides `path2`, `path3`, …).

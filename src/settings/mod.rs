@@ -27,6 +27,7 @@ mod context;
 mod env;
 mod ini;
 mod keys;
+mod lifecycle;
 mod profile;
 mod sample;
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod tests;
 mod trees;
 mod values;
 
+pub use lifecycle::{DEFAULT_KEEP_CATALOG_COPIES, Lifecycle};
 pub use sample::SAMPLE;
 
 use crate::backend::aws::AwsOptions;
@@ -94,6 +96,8 @@ pub struct Profile {
     pub exclude: Vec<String>,
     /// Multipart part size in bytes, valid for the backend.
     pub part_size: u64,
+    /// Retention, catalog copies, holds and the restore cost cap.
+    pub lifecycle: Lifecycle,
 }
 
 /// A tree to back up.

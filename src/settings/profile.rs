@@ -38,6 +38,7 @@ pub(super) fn build_profile(
     let trees = trees(&scope)?;
     let backend = backend_settings(&scope, choice, storage_class)?;
     check_part_size(&scope, &backend, part_size)?;
+    let lifecycle = super::lifecycle::lifecycle(&scope)?;
     Ok(Profile {
         name: sec.name.clone(),
         line: sec.line,
@@ -49,6 +50,7 @@ pub(super) fn build_profile(
         archive_byte_size_threshold,
         exclude,
         part_size,
+        lifecycle,
     })
 }
 

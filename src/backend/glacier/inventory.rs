@@ -51,7 +51,8 @@ pub(super) fn parse_inventory(body: &[u8]) -> Result<Vec<ObjectInfo>> {
                 size: a.size,
                 kind: ours.as_ref().map(|d| d.kind),
                 tree_hash: ours.as_ref().map(|d| d.tree_hash),
-                created: ours.and_then(|d| d.time),
+                created: ours.as_ref().and_then(|d| d.time),
+                profile: ours.map(|d| d.profile),
             }
         })
         .collect();

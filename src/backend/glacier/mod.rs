@@ -331,3 +331,16 @@ impl Backend for GlacierBackend {
         self.cleanup_uploads()
     }
 }
+
+/// `profile` as archive descriptions carry it (escaped, perhaps cut), to compare with
+/// [`Description::profile`].
+pub fn description_profile(profile: &str) -> String {
+    let meta = PutMeta {
+        kind: ObjectKind::File,
+        tree_hash: tree_hash(b""),
+        size: 0,
+        profile: profile.to_string(),
+        created: 0,
+    };
+    parse_description(&description(&meta)).map_or_else(|| profile.to_string(), |d| d.profile)
+}

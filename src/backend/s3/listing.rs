@@ -33,7 +33,12 @@ impl S3Backend {
                     size: o.size().unwrap_or(0).max(0) as u64,
                     kind: parsed.map(|p| p.0),
                     tree_hash: parsed.map(|p| p.1),
-                    created: parsed.and_then(|p| p.2),
+                    // Catalog copies carry their time in the key; other objects have
+                    // the time S3 stored them.
+                    created: parsed
+                        .and_then(|p| p.2)
+                        .or_else(|| o.last_modified().map(|t| t.secs())),
+                    profile: None,
                 });
             }
             token = out.next_continuation_token().map(str::to_string);

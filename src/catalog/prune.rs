@@ -1,0 +1,263 @@
+//! What `prune` asks of the catalog and the one transaction in which it forgets snapshots,
+//! their versions and the archives only they needed. Order and crash safety: docs/catalog.md.
+
+use super::{ArchiveKind, ArchiveRow, Catalog, SnapshotId};
+use crate::error::{Error, Result};
+use rusqlite::{Connection, params};
+use std::collections::HashSet;
+
+/// Versions no kept snapshot shows once `prune_forget` is forgotten.
+const DEAD_VERSIONS: &str = "SELECT v.id FROM versions v WHERE NOT EXISTS (
+    SELECT 1 FROM snapshots s WHERE s.id >= v.since AND (v.until IS NULL OR s.id < v.until)
+      AND s.id NOT IN (SELECT id FROM temp.prune_forget))";
+
+/// Data archives holding no content that a version outside `prune_dead` needs.
+const DEAD_ARCHIVES: &str = "SELECT a.id, a.remote_id, a.kind, a.size, a.tree_hash, a.backend,
+    a.stored_at FROM archives a WHERE a.kind <> 'catalog' AND NOT EXISTS (
+    SELECT 1 FROM contents c JOIN versions v ON v.hash = c.hash
+     WHERE c.archive_id = a.id AND v.id NOT IN (SELECT id FROM temp.prune_dead))
+    ORDER BY a.id";
+
+/// An archive taken out of the catalog by `prune`, to be (or already) deleted in the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedArchive {
+    pub remote_id: String,
+    pub kind: String,
+    pub size: u64,
+    pub backend: String,
+    pub marked_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+/// An object to take out: a catalog archive (by id) or one the catalog never knew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Doomed {
+    Archive(i64),
+    Unknown {
+        remote_id: String,
+        kind: String,
+        size: u64,
+    },
+}
+
+/// What forgetting some snapshots would leave dead.
+#[derive(Debug, Clone, Default)]
+pub struct Dead {
+    pub versions: u64,
+    pub archives: Vec<ArchiveRow>,
+}
+
+/// Fills the temporary tables `prune_forget` (with `forget`) and `prune_dead`.
+fn fill_temp(conn: &Connection, forget: &[SnapshotId]) -> rusqlite::Result<u64> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS prune_forget (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS prune_dead (id INTEGER PRIMARY KEY);
+         DELETE FROM temp.prune_forget; DELETE FROM temp.prune_dead;",
+    )?;
+    let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO temp.prune_forget (id) VALUES (?)")?;
+    for id in forget {
+        ins.execute([id])?;
+    }
+    let n = conn.execute(
+        &format!("INSERT INTO temp.prune_dead (id) {DEAD_VERSIONS}"),
+        [],
+    )?;
+    Ok(n as u64)
+}
+
+fn archive_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchiveRow> {
+    Ok(ArchiveRow {
+        id: r.get(0)?,
+        remote_id: r.get(1)?,
+        kind: ArchiveKind::parse(&r.get::<_, String>(2)?),
+        size: r.get::<_, i64>(3)? as u64,
+        tree_hash: super::s2h(&r.get::<_, String>(4)?)?,
+        backend: r.get(5)?,
+        stored_at: r.get(6)?,
+    })
+}
+
+impl Catalog {
+    /// The versions and data archives that forgetting `forget` would leave unneeded (with
+    /// `forget` empty: those already unneeded). Writes only temporary tables.
+    pub fn dead_after_forget(&self, forget: &[SnapshotId]) -> Result<Dead> {
+        let run = || -> rusqlite::Result<Dead> {
+            let versions = fill_temp(&self.conn, forget)?;
+            let mut stmt = self.conn.prepare(DEAD_ARCHIVES)?;
+            let archives = stmt
+                .query_map([], archive_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Dead { versions, archives })
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// In one transaction: forgets the snapshots `forget` and the versions only they showed
+    /// (a kept version's `since`/`until` moves to the next kept snapshot), and moves `doomed`
+    /// into `pruned_archives` (an archive with its contents and retrievals). Refuses, changing
+    /// nothing, if a kept version still needs a doomed archive.
+    pub fn forget_and_mark(
+        &mut self,
+        forget: &[SnapshotId],
+        doomed: &[Doomed],
+        now: i64,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let refused = (|| -> rusqlite::Result<Option<String>> {
+            fill_temp(&tx, forget)?;
+            forget_versions(&tx)?;
+            for d in doomed {
+                if let Some(why) = mark(&tx, d, now)? {
+                    return Ok(Some(why));
+                }
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('catalog_backup_pending', '1')
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [],
+            )?;
+            Ok(None)
+        })()
+        .map_err(|e| Self::err_at(&path, e))?;
+        if let Some(why) = refused {
+            return Err(Error::Catalog {
+                path,
+                message: format!("prune refused, nothing changed: {why}"),
+            });
+        }
+        tx.commit().map_err(|e| Self::err_at(&path, e))
+    }
+
+    /// Archives taken out of the catalog whose deletion in the backend is not confirmed yet.
+    pub fn pending_deletions(&self) -> Result<Vec<PrunedArchive>> {
+        self.pruned("WHERE deleted_at IS NULL")
+    }
+
+    /// The remote ids of every archive prune took out (deleted or not).
+    pub fn pruned_ids(&self) -> Result<HashSet<String>> {
+        Ok(self.pruned("")?.into_iter().map(|p| p.remote_id).collect())
+    }
+
+    fn pruned(&self, filter: &str) -> Result<Vec<PrunedArchive>> {
+        let sql = format!(
+            "SELECT remote_id, kind, size, backend, marked_at, deleted_at FROM pruned_archives
+             {filter} ORDER BY marked_at, remote_id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            Ok(PrunedArchive {
+                remote_id: r.get(0)?,
+                kind: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                backend: r.get(3)?,
+                marked_at: r.get(4)?,
+                deleted_at: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records that the backend deleted (or no longer has) `remote_id`.
+    pub fn mark_deleted(&mut self, remote_id: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE pruned_archives SET deleted_at = ?2 WHERE remote_id = ?1",
+                params![remote_id, now],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Drops the record of a pruned archive (its key is in use again).
+    pub fn forget_pruned(&mut self, remote_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM pruned_archives WHERE remote_id = ?",
+                [remote_id],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Notes that data goes to S3 class `class` from `now` on (nothing when it already does).
+    pub fn note_storage_class(&mut self, class: &str, now: i64) -> Result<()> {
+        let history = self.storage_classes()?;
+        if history.last().is_some_and(|(_, c)| c == class) {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT INTO storage_classes (since, class) VALUES (?1, ?2)",
+                params![now, class],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// `(since, class)` pairs, oldest first.
+    pub fn storage_classes(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT since, class FROM storage_classes ORDER BY since, rowid")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Deletes the versions in `prune_dead`, moves kept versions' ends off forgotten snapshots,
+/// then deletes those snapshots.
+fn forget_versions(tx: &Connection) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "DELETE FROM versions WHERE id IN (SELECT id FROM temp.prune_dead);
+         UPDATE versions SET since = (SELECT MIN(s.id) FROM snapshots s WHERE s.id >= versions.since
+                AND s.id NOT IN (SELECT id FROM temp.prune_forget))
+          WHERE since IN (SELECT id FROM temp.prune_forget);
+         UPDATE versions SET until = (SELECT MIN(s.id) FROM snapshots s WHERE s.id >= versions.until
+                AND s.id NOT IN (SELECT id FROM temp.prune_forget))
+          WHERE until IN (SELECT id FROM temp.prune_forget);
+         DELETE FROM snapshots WHERE id IN (SELECT id FROM temp.prune_forget);",
+    )
+}
+
+/// Moves one doomed object into `pruned_archives`; `Some(reason)` when it is still needed.
+fn mark(tx: &Connection, d: &Doomed, now: i64) -> rusqlite::Result<Option<String>> {
+    let id = match d {
+        Doomed::Unknown {
+            remote_id,
+            kind,
+            size,
+        } => {
+            tx.execute(
+                "INSERT INTO pruned_archives (remote_id, kind, size, backend, marked_at)
+                 VALUES (?1, ?2, ?3, '', ?4) ON CONFLICT (remote_id) DO NOTHING",
+                params![remote_id, kind, *size as i64, now],
+            )?;
+            return Ok(None);
+        }
+        Doomed::Archive(id) => *id,
+    };
+    let needed: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM contents c JOIN versions v ON v.hash = c.hash WHERE c.archive_id = ?",
+        [id],
+        |r| r.get(0),
+    )?;
+    if needed > 0 {
+        return Ok(Some(format!(
+            "archive {id} still holds the content of {needed} kept versions"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO pruned_archives (remote_id, kind, size, backend, marked_at)
+         SELECT remote_id, kind, size, backend, ?2 FROM archives WHERE id = ?1
+         ON CONFLICT (remote_id) DO UPDATE SET deleted_at = NULL, marked_at = excluded.marked_at",
+        params![id, now],
+    )?;
+    tx.execute("DELETE FROM retrievals WHERE archive_id = ?", [id])?;
+    tx.execute("DELETE FROM contents WHERE archive_id = ?", [id])?;
+    tx.execute("DELETE FROM archives WHERE id = ?", [id])?;
+    Ok(None)
+}

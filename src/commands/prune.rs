@@ -1,0 +1,129 @@
+//! `prune` of one profile: plan (dry run: print it), then execute, then store a catalog copy.
+
+use crate::backend::{Backend, ListOutcome, ObjectInfo};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::prune::{PruneOptions, PrunePlan, PruneReport};
+use crate::settings::{BackendSettings, Profile};
+use std::fmt;
+
+/// What `prune` returns: the plan of a dry run, or what was done.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum PruneOutcome {
+    Planned(PrunePlan),
+    Pruned(PruneReport),
+}
+
+impl fmt::Display for PruneOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PruneOutcome::Planned(p) => p.fmt(f),
+            PruneOutcome::Pruned(r) => r.fmt(f),
+        }
+    }
+}
+
+impl crate::report::Report for PruneOutcome {
+    fn exit_code(&self) -> crate::report::Exit {
+        match self {
+            PruneOutcome::Planned(p) => p.exit_code(),
+            PruneOutcome::Pruned(r) => r.exit_code(),
+        }
+    }
+}
+
+/// The options of a prune of `p` at `now`.
+pub fn prune_options(p: &Profile, dry_run: bool, now: i64) -> PruneOptions {
+    let description_profile = match &p.backend {
+        BackendSettings::Glacier { .. } => {
+            Some(crate::backend::glacier::description_profile(&p.name))
+        }
+        _ => None,
+    };
+    PruneOptions {
+        profile: p.name.clone(),
+        backend: p.backend.kind().to_string(),
+        storage_class: super::storage_class(p).map(str::to_string),
+        retention: p.lifecycle.retention,
+        keep_catalog_copies: p.lifecycle.keep_catalog_copies,
+        min_storage_days: p.lifecycle.min_storage_days,
+        now,
+        dry_run,
+        description_profile,
+    }
+}
+
+/// The backend's listing, for `--unknown`. A Glacier inventory still being prepared is an
+/// error that says to come back (the job is started and its ticket kept by `verify --remote`).
+fn listing(p: &Profile, backend: &dyn Backend) -> Result<Vec<ObjectInfo>> {
+    match backend.list(None)? {
+        ListOutcome::Ready(items) => Ok(items),
+        ListOutcome::Pending { .. } => Err(Error::Usage(format!(
+            "{}: the vault inventory is not ready; `prune --unknown` needs a fresh one: run \
+             `glaciersync -p {} verify --remote` until it completes, then prune again",
+            p.name, p.name
+        ))),
+    }
+}
+
+/// `prune [--dry-run] [--unknown]` of one profile. A profile never synced has nothing to do.
+pub fn prune(p: &Profile, dry_run: bool, unknown: bool) -> Result<PruneOutcome> {
+    let now = chrono::Utc::now().timestamp();
+    let opts = prune_options(p, dry_run, now);
+    let path = p.catalog_path();
+    if !path.exists() {
+        let catalog = Catalog::open_in_memory()?;
+        let plan = crate::prune::plan(&opts, &catalog, None)?;
+        return Ok(if dry_run {
+            PruneOutcome::Planned(plan)
+        } else {
+            PruneOutcome::Pruned(PruneReport {
+                name: plan.name,
+                backend: plan.backend,
+                ..Default::default()
+            })
+        });
+    }
+    let _lock = if dry_run { None } else { Some(super::lock(p)?) };
+    let mut catalog = Catalog::open(&path)?;
+    let backend = super::open_backend(p)?;
+    let listed = if unknown {
+        Some(listing(p, &*backend)?)
+    } else {
+        None
+    };
+    let plan = crate::prune::plan(&opts, &catalog, listed.as_deref())?;
+    if dry_run {
+        return Ok(PruneOutcome::Planned(plan));
+    }
+    let mut report = crate::prune::execute(plan, &*backend, &mut catalog, now)?;
+    if catalog.meta("catalog_backup_pending")?.as_deref() == Some("1") {
+        report.catalog_backup = Some(backup(p, &*backend, &mut catalog)?);
+    }
+    Ok(PruneOutcome::Pruned(report))
+}
+
+/// Stores a copy of the changed catalog, as a sync does.
+fn backup(p: &Profile, backend: &dyn Backend, catalog: &mut Catalog) -> Result<String> {
+    let opts = crate::sync::SyncOptions {
+        profile: p.name.clone(),
+        trees: Vec::new(),
+        exclude: Vec::new(),
+        skip: Vec::new(),
+        threshold: p.archive_byte_size_threshold,
+        part_size: p.part_size,
+        concurrency: p.concurrency,
+        staging_dir: super::staging_dir(p),
+    };
+    crate::sync::backup_catalog(&opts, backend, catalog)
+}
+
+/// Bytes no kept version needs that are held by their minimum storage duration, and until
+/// when (for `status`): what `prune` would hold with no snapshot forgotten.
+pub fn dead_but_held(p: &Profile, catalog: &Catalog) -> Result<(u64, Option<String>)> {
+    let mut opts = prune_options(p, true, chrono::Utc::now().timestamp());
+    opts.retention = crate::prune::Retention::default();
+    let plan = crate::prune::plan(&opts, catalog, None)?;
+    Ok((plan.totals.bytes_held, plan.totals.held_until))
+}
