@@ -6,6 +6,7 @@ mod integration {
     mod crash;
     mod lock;
     mod permissions;
+    mod prune;
     mod restore;
     mod settings;
     mod sync;

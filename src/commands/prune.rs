@@ -98,25 +98,10 @@ pub fn prune(p: &Profile, dry_run: bool, unknown: bool) -> Result<PruneOutcome> 
         return Ok(PruneOutcome::Planned(plan));
     }
     let mut report = crate::prune::execute(plan, &*backend, &mut catalog, now)?;
-    if catalog.meta("catalog_backup_pending")?.as_deref() == Some("1") {
-        report.catalog_backup = Some(backup(p, &*backend, &mut catalog)?);
-    }
+    // The next sync stores a copy of the changed catalog. Prune uploads nothing itself, so a
+    // kill leaves no object the catalog does not know.
+    report.catalog_backup_pending = catalog.meta("catalog_backup_pending")?.as_deref() == Some("1");
     Ok(PruneOutcome::Pruned(report))
-}
-
-/// Stores a copy of the changed catalog, as a sync does.
-fn backup(p: &Profile, backend: &dyn Backend, catalog: &mut Catalog) -> Result<String> {
-    let opts = crate::sync::SyncOptions {
-        profile: p.name.clone(),
-        trees: Vec::new(),
-        exclude: Vec::new(),
-        skip: Vec::new(),
-        threshold: p.archive_byte_size_threshold,
-        part_size: p.part_size,
-        concurrency: p.concurrency,
-        staging_dir: super::staging_dir(p),
-    };
-    crate::sync::backup_catalog(&opts, backend, catalog)
 }
 
 /// Bytes no kept version needs that are held by their minimum storage duration, and until

@@ -184,8 +184,12 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
         archives.iter().map(|a| a.remote_id.as_str()).collect();
     // Taken out of the catalog by prune: being deleted, or deleted and still in an inventory.
     let pruned = catalog.pruned_ids()?;
+    // A catalog copy stored by a sync or prune that was stopped before recording it.
+    let backup_unrecorded = catalog.meta("catalog_backup_pending")?.as_deref() == Some("1");
     for o in &listed {
-        if !known.contains(o.id.as_str()) && !pruned.contains(&o.id) {
+        let unrecorded_copy =
+            backup_unrecorded && o.kind == Some(crate::backend::ObjectKind::Catalog);
+        if !known.contains(o.id.as_str()) && !pruned.contains(&o.id) && !unrecorded_copy {
             report.problems.push(format!(
                 "object {} ({} bytes) is stored but unknown to the catalog (left by an interrupted sync?)",
                 o.id, o.size

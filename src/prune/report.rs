@@ -133,8 +133,8 @@ pub struct PruneReport {
     pub totals: PruneTotals,
     /// Deletions the backend refused; a rerun tries them again.
     pub problems: Vec<String>,
-    /// The catalog copy stored after the prune changed the catalog.
-    pub catalog_backup: Option<String>,
+    /// The catalog changed and its copy in the backend is owed: the next sync stores it.
+    pub catalog_backup_pending: bool,
 }
 
 impl Report for PruneReport {
