@@ -183,7 +183,7 @@ pub fn sync(
     let mut catalog = Catalog::open(&p.catalog_path())?;
     if let Some(class) = storage_class(p) {
         // What prune needs to know the minimum storage duration of what this sync stores.
-        catalog.note_storage_class(class, chrono::Utc::now().timestamp())?;
+        prune::note_storage_class(&mut catalog, class)?;
     }
     let plan = crate::sync::plan(&opts, &catalog, progress)?;
     crate::sync::execute(plan, &opts, &*backend, &mut catalog, progress, started)

@@ -104,6 +104,25 @@ pub fn prune(p: &Profile, dry_run: bool, unknown: bool) -> Result<PruneOutcome> 
     Ok(PruneOutcome::Pruned(report))
 }
 
+/// Records that what this sync stores goes to S3 class `class`. On a change the record starts
+/// at the next whole second, after waiting for it, so that every archive stored before has an
+/// earlier `stored_at` and every one stored after a later or equal one: no archive's class is
+/// ever in doubt.
+pub(super) fn note_storage_class(catalog: &mut Catalog, class: &str) -> Result<()> {
+    if catalog
+        .storage_classes()?
+        .last()
+        .is_some_and(|(_, c)| c == class)
+    {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let next = now.timestamp() + 1;
+    let wait = 1_000_000_000 - u64::from(now.timestamp_subsec_nanos().min(999_999_999));
+    std::thread::sleep(std::time::Duration::from_nanos(wait));
+    catalog.note_storage_class(class, next)
+}
+
 /// Bytes no kept version needs that are held by their minimum storage duration, and until
 /// when (for `status`): what `prune` would hold with no snapshot forgotten.
 pub fn dead_but_held(p: &Profile, catalog: &Catalog) -> Result<(u64, Option<String>)> {

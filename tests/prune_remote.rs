@@ -1,0 +1,265 @@
+//! `prune` and the restore cost cap against moto's S3 and Glacier: a dead `DEEP_ARCHIVE`
+//! object stored today is held 180 days while a dead `STANDARD` one is deleted; a vault holds
+//! 90 days; `restore --max-cost` refuses before the server sees any restore request.
+//! `scripts/test.sh` starts moto and sets `GLACIERSYNC_TEST_MOTO`.
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/moto.rs"]
+mod moto;
+#[path = "common/s3_relay.rs"]
+mod s3_relay;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const DAY: i64 = 86_400;
+
+struct Env {
+    dir: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Env {
+    fn new(endpoint: &str) -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            endpoint: endpoint.to_string(),
+        };
+        std::fs::create_dir_all(env.path("src")).unwrap();
+        env
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn settings(&self, profile_body: &str) {
+        let text = format!(
+            "[global]\naws_access_key = testing\naws_secret_key = testing\n\
+             aws_region_name = us-east-1\nendpoint_url = {}\ndatabase_dir = db\n\n[p]\n\
+             path = src\narchive_byte_size_threshold = 64KiB\n{profile_body}\n",
+            self.endpoint
+        );
+        std::fs::write(self.path("s.ini"), text).unwrap();
+    }
+
+    fn write(&self, rel: &str, data: &[u8]) {
+        let p = self.path("src").join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+
+    /// Runs a command that must exit `code`; returns profile 0 of its JSON.
+    #[track_caller]
+    fn ok(&self, code: i32, args: &[&str]) -> Value {
+        let (c, j, err) = cli::run_json(self.dir.path(), args);
+        assert_eq!(c, code, "{args:?}: {err}\n{j:#}");
+        j["profiles"][0].clone()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+}
+
+/// The keys of a bucket, as moto lists them.
+fn keys(moto: &str, bucket: &str) -> String {
+    let (status, body) =
+        moto::request(moto, "GET", &format!("/{bucket}?list-type=2"), &[], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn big(n: u8) -> Vec<u8> {
+    (0..200_000u32).map(|i| (i as u8) ^ n).collect()
+}
+
+fn held_ids(plan: &Value) -> Vec<String> {
+    plan["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["remote_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn s3_dead_deep_archive_is_held_180_days_and_dead_standard_is_deleted() {
+    let Some(moto) = moto::url() else { return };
+    let bucket = moto::unique("gs-prune");
+    let (status, body) = moto::request(&moto, "PUT", &format!("/{bucket}"), &[], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let env = Env::new(&moto);
+    let deep =
+        format!("backend = s3\nbucket = {bucket}\nstorage_class = DEEP_ARCHIVE\nkeep_last = 1\n");
+    env.settings(&deep);
+    env.write("small.txt", b"stays");
+    let t0 = Env::now();
+    for n in 1..=2 {
+        env.write("big.bin", &big(n));
+        env.ok(0, &["sync"]);
+    }
+    let t1 = Env::now();
+    // big.bin's first version, in DEEP_ARCHIVE since today: held, not deleted.
+    let plan = env.ok(0, &["prune", "--dry-run"]);
+    let held = &plan["held"][0];
+    assert_eq!(plan["archives_held"], 1, "{plan:#}");
+    assert_eq!(plan["archives_deleted"], 0, "{plan:#}");
+    assert_eq!(held["place"], "s3:DEEP_ARCHIVE");
+    let stored = held["stored_at"].as_i64().unwrap();
+    assert!((t0..=t1).contains(&stored), "{held}");
+    assert_eq!(held["held_until"].as_i64().unwrap(), stored + 180 * DAY);
+    let first = held["remote_id"].as_str().unwrap().to_string();
+    let done = env.ok(0, &["prune"]);
+    assert_eq!(done["archives_held"], 1, "{done:#}");
+    assert_eq!(done["held_until"], plan["held_until"]);
+    assert!(
+        keys(&moto, &bucket).contains(&format!("p/{first}")),
+        "held: still stored"
+    );
+    let status = env.ok(0, &["status"]);
+    assert_eq!(status["dead_bytes_held"], 200_000, "{status:#}");
+
+    // Data now goes to STANDARD: its dead objects have no minimum duration.
+    env.settings(&deep.replace("DEEP_ARCHIVE", "STANDARD"));
+    for n in 3..=4 {
+        env.write("big.bin", &big(n));
+        env.ok(0, &["sync"]);
+    }
+    let plan = env.ok(0, &["prune", "--dry-run"]);
+    // The second version (DEEP_ARCHIVE) joins the held; the third (STANDARD) goes now.
+    assert_eq!(plan["archives_held"], 2, "{plan:#}");
+    let gone: Vec<&Value> = plan["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "file")
+        .collect();
+    assert_eq!(gone.len(), 1, "{plan:#}");
+    assert_eq!(gone[0]["place"], "s3:STANDARD");
+    let third = gone[0]["remote_id"].as_str().unwrap().to_string();
+    env.ok(0, &["prune"]);
+    let listed = keys(&moto, &bucket);
+    assert!(!listed.contains(&format!("p/{third}")), "STANDARD: deleted");
+    for id in held_ids(&plan) {
+        assert!(
+            listed.contains(&format!("p/{id}")),
+            "{id} held: still stored"
+        );
+    }
+    env.ok(0, &["verify", "--remote"]);
+    // (small.txt's bundle is in DEEP_ARCHIVE, which a profile now on STANDARD does not thaw.)
+    env.ok(0, &["restore", "--to", "out", "path/big.bin"]);
+    assert_eq!(std::fs::read(env.path("out/path/big.bin")).unwrap(), big(4));
+}
+
+#[test]
+fn glacier_vault_holds_dead_archives_90_days() {
+    let Some(moto) = moto::url() else { return };
+    let env = Env::new(&moto);
+    let vault = moto::unique("gs-prune-vault");
+    env.settings(&format!("vault_name = {vault}\nkeep_last = 1\n"));
+    env.write("small.txt", b"stays");
+    for n in 1..=2 {
+        env.write("big.bin", &big(n));
+        env.ok(0, &["sync"]);
+    }
+    let plan = env.ok(0, &["prune", "--dry-run"]);
+    assert_eq!(plan["archives_held"], 1, "{plan:#}");
+    assert_eq!(plan["archives_deleted"], 0, "{plan:#}");
+    let held = &plan["held"][0];
+    assert_eq!(held["place"], "glacier");
+    let stored = held["stored_at"].as_i64().unwrap();
+    assert_eq!(held["held_until"].as_i64().unwrap(), stored + 90 * DAY);
+    let done = env.ok(0, &["prune"]);
+    assert_eq!(done["snapshots_forgotten"], 1, "{done:#}");
+    assert_eq!(done["archives_held"], 1);
+    // Still recorded (so still held, not deleted): the next plan holds it again.
+    let again = env.ok(0, &["prune", "--dry-run"]);
+    assert_eq!(held_ids(&again), held_ids(&plan));
+    // min_storage_days lengthens the hold.
+    env.settings(&format!(
+        "vault_name = {vault}\nkeep_last = 1\nmin_storage_days = 120\n"
+    ));
+    let longer = env.ok(0, &["prune", "--dry-run"]);
+    assert_eq!(
+        longer["held"][0]["held_until"].as_i64().unwrap(),
+        stored + 120 * DAY
+    );
+}
+
+fn restore_requests(relay: &s3_relay::Relay) -> usize {
+    relay
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.param("restore").is_some())
+        .count()
+}
+
+#[test]
+fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
+    let Some(moto) = moto::url() else { return };
+    let bucket = moto::unique("gs-cap");
+    let (status, body) = moto::request(&moto, "PUT", &format!("/{bucket}"), &[], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let relay = s3_relay::Relay::start(&moto);
+    let env = Env::new(&relay.url);
+    let body = format!("backend = s3\nbucket = {bucket}\nstorage_class = DEEP_ARCHIVE\n");
+    env.settings(&body);
+    env.write("big.bin", &big(1));
+    env.write("small.txt", b"small");
+    env.ok(0, &["sync"]);
+
+    let plan = env.ok(
+        0,
+        &["restore", "--to", "out", "--tier", "standard", "--dry-run"],
+    );
+    let quote = &plan["quote"];
+    assert_eq!(quote["tier"], "standard", "{plan:#}");
+    assert_eq!(quote["place"], "s3:DEEP_ARCHIVE");
+    assert!(quote["total_usd"].as_f64().unwrap() > 0.0, "{quote}");
+
+    let (code, _, err) = cli::run_json(
+        env.dir.path(),
+        &[
+            "restore",
+            "--to",
+            "out",
+            "--tier",
+            "standard",
+            "--max-cost",
+            "0",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    for part in [
+        "over the cap of $0.00",
+        "standard tier",
+        "requests",
+        "us-east-1",
+        "nothing was requested",
+    ] {
+        assert!(lines[0].contains(part), "{:?} lacks {part:?}", lines[0]);
+    }
+    // The setting is the default cap.
+    env.settings(&format!("{body}max_restore_cost = 0.000001\n"));
+    let (code, _, err) = cli::run_json(env.dir.path(), &["restore", "--to", "out"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        restore_requests(&relay),
+        0,
+        "the server saw a restore request"
+    );
+    assert!(!Path::new(&env.path("out/path/big.bin")).exists());
+
+    // Under the cap the restore goes ahead (and the count above could see requests).
+    let (code, _, err) = cli::run_json(
+        env.dir.path(),
+        &["restore", "--to", "out", "--max-cost", "5"],
+    );
+    assert!(code == 0 || code == 75, "{err}");
+    assert!(restore_requests(&relay) > 0);
+}
