@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, ListOutcome, ObjectInfo};
 use crate::catalog::Catalog;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::prune::{PruneOptions, PrunePlan, PruneReport};
 use crate::settings::{BackendSettings, Profile};
 use std::fmt;
@@ -54,16 +54,35 @@ pub fn prune_options(p: &Profile, dry_run: bool, now: i64) -> PruneOptions {
     }
 }
 
-/// The backend's listing, for `--unknown`. A Glacier inventory still being prepared is an
-/// error that says to come back (the job is started and its ticket kept by `verify --remote`).
-fn listing(p: &Profile, backend: &dyn Backend) -> Result<Vec<ObjectInfo>> {
-    match backend.list(None)? {
-        ListOutcome::Ready(items) => Ok(items),
-        ListOutcome::Pending { .. } => Err(Error::Usage(format!(
-            "{}: the vault inventory is not ready; `prune --unknown` needs a fresh one: run \
-             `glaciersync -p {} verify --remote` until it completes, then prune again",
-            p.name, p.name
-        ))),
+/// The catalog key of the Glacier inventory job `verify --remote` and `prune --unknown` wait for.
+const INVENTORY_TICKET: &str = "inventory_ticket";
+
+/// The backend's listing, for `--unknown`; `None` while a Glacier inventory is being
+/// prepared: the first run starts that job (its ticket kept in the catalog, as `verify
+/// --remote` keeps it) and a later run reads it.
+fn listing(
+    p: &Profile,
+    backend: &dyn Backend,
+    catalog: &mut Catalog,
+) -> Result<Option<Vec<ObjectInfo>>> {
+    let ticket = catalog.meta(INVENTORY_TICKET)?.filter(|t| !t.is_empty());
+    match backend.list(ticket.as_deref())? {
+        ListOutcome::Ready(items) => {
+            if ticket.is_some() {
+                catalog.delete_meta(INVENTORY_TICKET)?;
+            }
+            Ok(Some(items))
+        }
+        ListOutcome::Pending { ticket, eta } => {
+            catalog.set_meta(INVENTORY_TICKET, &ticket)?;
+            crate::log::info(&format!(
+                "{}: `prune --unknown` needs the vault inventory, which is being prepared: run the \
+                 same command again in about {} (nothing was done)",
+                p.name,
+                crate::units::duration(eta.map_or(5 * 3600, |d| d.as_secs()))
+            ));
+            Ok(None)
+        }
     }
 }
 
@@ -89,7 +108,18 @@ pub fn prune(p: &Profile, dry_run: bool, unknown: bool) -> Result<PruneOutcome> 
     let mut catalog = Catalog::open(&path)?;
     let backend = super::open_backend(p)?;
     let listed = if unknown {
-        Some(listing(p, &*backend)?)
+        match listing(p, &*backend, &mut catalog)? {
+            Some(items) => Some(items),
+            None => {
+                return Ok(PruneOutcome::Pruned(PruneReport {
+                    name: p.name.clone(),
+                    backend: p.backend.kind().to_string(),
+                    dry_run,
+                    waiting_for_inventory: true,
+                    ..Default::default()
+                }));
+            }
+        }
     } else {
         None
     };

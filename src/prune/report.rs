@@ -135,20 +135,31 @@ pub struct PruneReport {
     pub problems: Vec<String>,
     /// The catalog changed and its copy in the backend is owed: the next sync stores it.
     pub catalog_backup_pending: bool,
+    /// `--unknown` waits for a Glacier inventory: nothing was done; run again later (exit 75).
+    pub waiting_for_inventory: bool,
 }
 
 impl Report for PruneReport {
     fn exit_code(&self) -> Exit {
-        if self.problems.is_empty() {
-            Exit::Ok
-        } else {
+        if !self.problems.is_empty() {
             Exit::Partial
+        } else if self.waiting_for_inventory {
+            Exit::Pending
+        } else {
+            Exit::Ok
         }
     }
 }
 
 impl fmt::Display for PruneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.waiting_for_inventory {
+            return write!(
+                f,
+                "{}: waiting for the vault inventory; nothing done",
+                self.name
+            );
+        }
         write!(f, "{}: ", self.name)?;
         write_totals(f, &self.totals, "forgot")?;
         if !self.problems.is_empty() {

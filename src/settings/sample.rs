@@ -69,6 +69,27 @@ exclude =
     .cache/
     Thumbs.db
 
+# Retention for `glaciersync prune` (also accepted in [global]). Default: keep every
+# snapshot. A snapshot is kept if any rule keeps it; the newest is always kept.
+# Counts: the newest N snapshots, and the newest snapshot of each of the newest N hours,
+# days, ISO weeks, months and years (local time).
+# keep_last = 3
+# keep_hourly = 0
+# keep_daily = 7
+# keep_weekly = 4
+# keep_monthly = 12
+# keep_yearly = 5
+# Every snapshot within this span of the newest: h, d, w, m (months), y; e.g. 30d, 6m, 1y6m
+# keep_within = 30d
+# Catalog copies prune keeps in the backend (at least 1). Default: 3
+# keep_catalog_copies = 3
+# Days prune holds an unneeded archive at least; lengthens, never shortens, the storage
+# class's minimum (S3 GLACIER 90, DEEP_ARCHIVE 180, STANDARD_IA 30; Glacier vault 90).
+# min_storage_days = 0
+# Refuse restores whose thaw and transfer would cost more US dollars (restore --max-cost).
+# Default: no cap
+# max_restore_cost = 20
+
 
 # An S3 profile (remove the leading "# " to use it). Data goes to `storage_class`;
 # the catalog's backup is kept in STANDARD so that `recover` needs no thaw.

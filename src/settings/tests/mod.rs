@@ -9,6 +9,7 @@ mod env;
 mod files;
 mod ini;
 mod keys;
+mod lifecycle;
 mod profile;
 mod values;
 
