@@ -263,3 +263,81 @@ fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
     assert!(code == 0 || code == 75, "{err}");
     assert!(restore_requests(&relay) > 0);
 }
+
+/// The remote ids of one profile's catalog.
+fn recorded(db: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c.prepare("SELECT remote_id FROM archives").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn prune_unknown_in_a_shared_vault_takes_only_this_profiles_archives() {
+    let Some(moto) = moto::url() else { return };
+    let env = Env::new(&moto);
+    let vault = moto::unique("gs-prune-shared");
+    let text = format!(
+        "[global]\naws_access_key = testing\naws_secret_key = testing\n\
+         aws_region_name = us-east-1\nendpoint_url = {moto}\ndatabase_dir = db\n\n\
+         [p]\nvault_name = {vault}\npath = src\n\n[q]\nvault_name = {vault}\npath = src2\n"
+    );
+    std::fs::write(env.path("s.ini"), text).unwrap();
+    env.write("a.txt", b"profile p");
+    std::fs::create_dir_all(env.path("src2")).unwrap();
+    std::fs::write(env.path("src2/b.txt"), b"profile q").unwrap();
+    env.ok(0, &["-p", "p", "sync"]);
+    env.ok(0, &["-p", "q", "sync"]);
+    // p forgets its catalog copy: an archive of p the catalog does not know.
+    let db = env.path("db/p.sqlite3");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let copy: String = c
+        .query_row(
+            "SELECT remote_id FROM archives WHERE kind = 'catalog'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    c.execute("DELETE FROM archives WHERE kind = 'catalog'", [])
+        .unwrap();
+    drop(c);
+    let theirs = recorded(&env.path("db/q.sqlite3"));
+    assert!(!theirs.is_empty());
+
+    // The first run starts the inventory (75); moto finishes it within seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let plan = loop {
+        let (code, j, err) = cli::run_json(
+            env.dir.path(),
+            &["-p", "p", "prune", "--unknown", "--dry-run"],
+        );
+        if code == 0 {
+            break j["profiles"][0].clone();
+        }
+        assert_eq!(code, 75, "{err}\n{j:#}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the inventory never came"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    };
+    let unknown: Vec<&Value> = plan["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(plan["held"].as_array().unwrap())
+        .filter(|a| a["why"] == "unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{plan:#}");
+    assert_eq!(unknown[0]["remote_id"], copy.as_str());
+    // Stored today in a vault: held 90 days, not deleted.
+    assert_eq!(plan["archives_held"], 1, "{plan:#}");
+    for id in &theirs {
+        assert!(
+            !plan.to_string().contains(id.as_str()),
+            "q's archive {id} in p's plan"
+        );
+    }
+}
