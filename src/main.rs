@@ -223,7 +223,9 @@ fn run_one(
         Command::Restore { args, max_cost } => {
             Box::new(commands::restore(p, args, *max_cost, progress)?)
         }
-        Command::Prune { dry_run, unknown } => Box::new(commands::prune(p, *dry_run, *unknown)?),
+        Command::Prune { dry_run, unknown } => {
+            Box::new(commands::prune(p, settings_file, *dry_run, *unknown)?)
+        }
         Command::Recover { tier } => Box::new(commands::recover(p, *tier)?),
         Command::Verify { local, remote } => Box::new(commands::verify(
             p,

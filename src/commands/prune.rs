@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, ListOutcome, ObjectInfo};
 use crate::catalog::Catalog;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::prune::{PruneOptions, PrunePlan, PruneReport};
 use crate::settings::{BackendSettings, Profile};
 use std::fmt;
@@ -86,8 +86,58 @@ fn listing(
     }
 }
 
+/// Whether two profiles write to the same place, where content-addressed keys would make
+/// them share objects (vault archive ids are never shared).
+fn same_place(a: &Profile, b: &Profile) -> bool {
+    match (&a.backend, &b.backend) {
+        (BackendSettings::Local { dir: x }, BackendSettings::Local { dir: y }) => {
+            super::canonical_or_same(x) == super::canonical_or_same(y)
+        }
+        (
+            BackendSettings::S3 {
+                bucket: b1,
+                prefix: p1,
+                ..
+            },
+            BackendSettings::S3 {
+                bucket: b2,
+                prefix: p2,
+                ..
+            },
+        ) => b1 == b2 && p1 == p2,
+        _ => false,
+    }
+}
+
+/// Refuses to prune a profile that shares its directory or bucket prefix with another profile
+/// of the settings file: an object one of them no longer needs may be the other's.
+fn check_alone(p: &Profile, settings_file: &std::path::Path) -> Result<()> {
+    let settings = crate::settings::load(settings_file)?;
+    match settings
+        .profiles
+        .iter()
+        .find(|q| q.name != p.name && same_place(p, q))
+    {
+        Some(q) => Err(Error::Usage(format!(
+            "profiles [{}] and [{}] store into the same place ({}): prune could delete what [{}] \
+             still needs; nothing was done: give each profile its own `prefix` or `local_dir`",
+            p.name,
+            q.name,
+            p.backend.kind(),
+            q.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `prune [--dry-run] [--unknown]` of one profile. A profile never synced has nothing to do.
-pub fn prune(p: &Profile, dry_run: bool, unknown: bool) -> Result<PruneOutcome> {
+pub fn prune(
+    p: &Profile,
+    settings_file: &std::path::Path,
+    dry_run: bool,
+    unknown: bool,
+) -> Result<PruneOutcome> {
+    check_alone(p, settings_file)?;
     let now = chrono::Utc::now().timestamp();
     let opts = prune_options(p, dry_run, now);
     let path = p.catalog_path();

@@ -302,3 +302,22 @@ fn restore_dry_run_quotes_and_a_cap_is_kept_on_the_local_backend_too() {
         .expect(0);
     assert!(Path::new(&f.p("out/path/a.txt")).exists());
 }
+
+#[test]
+fn profiles_sharing_a_store_are_never_pruned() {
+    let f = Fixture::with_settings(&format!(
+        "{}\n[other]\nlocal_dir = store\npath = src2\n",
+        settings_with("keep_last = 1")
+    ));
+    f.write("src/a.txt", b"a");
+    f.run(&["-p", "docs", "sync"]).expect(0);
+    let before = store_listing(&f);
+    let r = f.run(&["-p", "docs", "prune"]);
+    r.expect(2);
+    let err = r.one_stderr_line();
+    assert!(
+        err.contains("[docs] and [other] store into the same place"),
+        "{err}"
+    );
+    assert_eq!(store_listing(&f), before);
+}
