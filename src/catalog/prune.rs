@@ -1,7 +1,7 @@
 //! What `prune` asks of the catalog and the one transaction in which it forgets snapshots,
 //! their versions and the archives only they needed. Order and crash safety: docs/catalog.md.
 
-use super::{ArchiveKind, ArchiveRow, Catalog, SnapshotId};
+use super::{ArchiveRow, Catalog, SnapshotId};
 use crate::error::{Error, Result};
 use rusqlite::{Connection, params};
 use std::collections::HashSet;
@@ -12,11 +12,9 @@ const DEAD_VERSIONS: &str = "SELECT v.id FROM versions v WHERE NOT EXISTS (
       AND s.id NOT IN (SELECT id FROM temp.prune_forget))";
 
 /// Data archives holding no content that a version outside `prune_dead` needs.
-const DEAD_ARCHIVES: &str = "SELECT a.id, a.remote_id, a.kind, a.size, a.tree_hash, a.backend,
-    a.stored_at FROM archives a WHERE a.kind <> 'catalog' AND NOT EXISTS (
+const DEAD_ARCHIVES: &str = "SELECT a.id FROM archives a WHERE a.kind <> 'catalog' AND NOT EXISTS (
     SELECT 1 FROM contents c JOIN versions v ON v.hash = c.hash
-     WHERE c.archive_id = a.id AND v.id NOT IN (SELECT id FROM temp.prune_dead))
-    ORDER BY a.id";
+     WHERE c.archive_id = a.id AND v.id NOT IN (SELECT id FROM temp.prune_dead))";
 
 /// An archive taken out of the catalog by `prune`, to be (or already) deleted in the backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,31 +63,22 @@ fn fill_temp(conn: &Connection, forget: &[SnapshotId]) -> rusqlite::Result<u64> 
     Ok(n as u64)
 }
 
-fn archive_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchiveRow> {
-    Ok(ArchiveRow {
-        id: r.get(0)?,
-        remote_id: r.get(1)?,
-        kind: ArchiveKind::parse(&r.get::<_, String>(2)?),
-        size: r.get::<_, i64>(3)? as u64,
-        tree_hash: super::s2h(&r.get::<_, String>(4)?)?,
-        backend: r.get(5)?,
-        stored_at: r.get(6)?,
-    })
-}
-
 impl Catalog {
     /// The versions and data archives that forgetting `forget` would leave unneeded (with
     /// `forget` empty: those already unneeded). Writes only temporary tables.
     pub fn dead_after_forget(&self, forget: &[SnapshotId]) -> Result<Dead> {
-        let run = || -> rusqlite::Result<Dead> {
+        let run = || -> rusqlite::Result<(u64, HashSet<i64>)> {
             let versions = fill_temp(&self.conn, forget)?;
             let mut stmt = self.conn.prepare(DEAD_ARCHIVES)?;
-            let archives = stmt
-                .query_map([], archive_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Dead { versions, archives })
+            let ids = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<HashSet<i64>>>()?;
+            Ok((versions, ids))
         };
-        run().map_err(|e| self.err(e))
+        let (versions, ids) = run().map_err(|e| self.err(e))?;
+        let mut archives = self.archives()?;
+        archives.retain(|a| ids.contains(&a.id));
+        Ok(Dead { versions, archives })
     }
 
     /// In one transaction: forgets the snapshots `forget` and the versions only they showed
@@ -161,13 +150,24 @@ impl Catalog {
 
     /// Records that the backend deleted (or no longer has) `remote_id`.
     pub fn mark_deleted(&mut self, remote_id: &str, now: i64) -> Result<()> {
-        self.conn
-            .execute(
+        self.mark_deleted_many(&[remote_id.to_string()], now)
+    }
+
+    /// Records several deletions in one transaction.
+    pub fn mark_deleted_many(&mut self, remote_ids: &[String], now: i64) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.tx()?;
+        let run = || -> rusqlite::Result<()> {
+            let mut stmt = tx.prepare_cached(
                 "UPDATE pruned_archives SET deleted_at = ?2 WHERE remote_id = ?1",
-                params![remote_id, now],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            )?;
+            for id in remote_ids {
+                stmt.execute(params![id, now])?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| Self::err_at(&path, e))?;
+        tx.commit().map_err(|e| Self::err_at(&path, e))
     }
 
     /// Drops the record of a pruned archive (its key is in use again).
@@ -231,33 +231,38 @@ fn mark(tx: &Connection, d: &Doomed, now: i64) -> rusqlite::Result<Option<String
             kind,
             size,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO pruned_archives (remote_id, kind, size, backend, marked_at)
                  VALUES (?1, ?2, ?3, '', ?4) ON CONFLICT (remote_id) DO NOTHING",
-                params![remote_id, kind, *size as i64, now],
-            )?;
+            )?
+            .execute(params![remote_id, kind, *size as i64, now])?;
             return Ok(None);
         }
         Doomed::Archive(id) => *id,
     };
-    let needed: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM contents c JOIN versions v ON v.hash = c.hash WHERE c.archive_id = ?",
-        [id],
-        |r| r.get(0),
-    )?;
+    let needed: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM contents c JOIN versions v ON v.hash = c.hash
+             WHERE c.archive_id = ?",
+        )?
+        .query_row([id], |r| r.get(0))?;
     if needed > 0 {
         return Ok(Some(format!(
             "archive {id} still holds the content of {needed} kept versions"
         )));
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO pruned_archives (remote_id, kind, size, backend, marked_at)
          SELECT remote_id, kind, size, backend, ?2 FROM archives WHERE id = ?1
          ON CONFLICT (remote_id) DO UPDATE SET deleted_at = NULL, marked_at = excluded.marked_at",
-        params![id, now],
-    )?;
-    tx.execute("DELETE FROM retrievals WHERE archive_id = ?", [id])?;
-    tx.execute("DELETE FROM contents WHERE archive_id = ?", [id])?;
-    tx.execute("DELETE FROM archives WHERE id = ?", [id])?;
+    )?
+    .execute(params![id, now])?;
+    for sql in [
+        "DELETE FROM retrievals WHERE archive_id = ?",
+        "DELETE FROM contents WHERE archive_id = ?",
+        "DELETE FROM archives WHERE id = ?",
+    ] {
+        tx.prepare_cached(sql)?.execute([id])?;
+    }
     Ok(None)
 }

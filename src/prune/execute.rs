@@ -10,6 +10,9 @@ use crate::backend::Backend;
 use crate::catalog::{Catalog, Doomed};
 use crate::error::{BackendErrorKind, Result};
 
+/// Deletions recorded per transaction.
+const RECORD_BATCH: usize = 256;
+
 /// Executes `plan` against `backend` and `catalog` at time `now`.
 pub fn execute(
     plan: PrunePlan,
@@ -55,6 +58,8 @@ fn delete_pending(
         .into_iter()
         .map(|a| a.remote_id)
         .collect();
+    // Deletions are recorded in batches: one not recorded yet is only tried again.
+    let mut done: Vec<String> = Vec::new();
     for p in catalog.pending_deletions()? {
         if known.contains(&p.remote_id) {
             // A sync stored the same content under the same key again: it is in use.
@@ -74,7 +79,10 @@ fn delete_pending(
                 continue;
             }
         }
-        catalog.mark_deleted(&p.remote_id, now)?;
+        done.push(p.remote_id);
+        if done.len() >= RECORD_BATCH {
+            catalog.mark_deleted_many(&std::mem::take(&mut done), now)?;
+        }
     }
-    Ok(())
+    catalog.mark_deleted_many(&done, now)
 }
