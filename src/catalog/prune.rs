@@ -11,8 +11,10 @@ const DEAD_VERSIONS: &str = "SELECT v.id FROM versions v WHERE NOT EXISTS (
     SELECT 1 FROM snapshots s WHERE s.id >= v.since AND (v.until IS NULL OR s.id < v.until)
       AND s.id NOT IN (SELECT id FROM temp.prune_forget))";
 
-/// Data archives holding no content that a version outside `prune_dead` needs.
-const DEAD_ARCHIVES: &str = "SELECT a.id FROM archives a WHERE a.kind <> 'catalog' AND NOT EXISTS (
+/// Data archives (`file`, `bundle`: never catalog copies or any other kind) holding no content
+/// that a version outside `prune_dead` needs.
+const DEAD_ARCHIVES: &str =
+    "SELECT a.id FROM archives a WHERE a.kind IN ('file', 'bundle') AND NOT EXISTS (
     SELECT 1 FROM contents c JOIN versions v ON v.hash = c.hash
      WHERE c.archive_id = a.id AND v.id NOT IN (SELECT id FROM temp.prune_dead))";
 

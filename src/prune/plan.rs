@@ -78,8 +78,9 @@ pub struct PrunePlan {
 }
 
 /// The catalog copies to drop: all but the newest `keep` (at least one is always kept), newest
-/// first by time, then by id. Issue 10's incremental copies will make this "keep the newest
-/// `keep` full copies and the deltas that apply to kept fulls".
+/// first by time, then by id. Only full copies (`ArchiveKind::Catalog`) are passed in; any other
+/// kind of catalog object is never dropped. With incremental copies (a full copy plus deltas) this
+/// becomes "keep the newest `keep` full copies and every delta newer than the oldest kept full".
 pub fn select_catalog_copies(mut copies: Vec<ArchiveRow>, keep: u32) -> Vec<ArchiveRow> {
     copies.sort_by_key(|a| std::cmp::Reverse((a.stored_at, a.id)));
     copies.into_iter().skip(keep.max(1) as usize).collect()
