@@ -250,6 +250,11 @@ pub fn restore(
 
 /// Refuses a restore whose quote is over `cap` USD: nothing has been requested yet.
 fn check_cost(p: &Profile, plan: &crate::restore::RestorePlan, cap: Option<f64>) -> Result<()> {
+    if cap.is_some_and(|c| !(c >= 0.0 && c.is_finite())) {
+        return Err(Error::Usage(
+            "--max-cost: give an amount of US dollars, 0 or more (e.g. --max-cost 5)".into(),
+        ));
+    }
     match (cap, &plan.quote) {
         (Some(cap), Some(q)) if q.total_usd > cap => Err(Error::Usage(format!(
             "{}: this restore would cost {q}, over the cap of ${cap:.2} (--max-cost or \

@@ -297,6 +297,9 @@ fn restore_dry_run_quotes_and_a_cap_is_kept_on_the_local_backend_too() {
     let r = f.run(&["restore", "--to", "out", "--dry-run"]);
     r.expect(0);
     assert!(r.stderr.contains("would cost $0.00"), "{}", r.stderr);
+    let r = f.run(&["restore", "--to", "out", "--max-cost=-1"]);
+    r.expect(2);
+    assert!(r.one_stderr_line().contains("--max-cost"), "{}", r.stderr);
     // Local restores are free: any cap passes.
     f.run(&["restore", "--to", "out", "--max-cost", "0"])
         .expect(0);
