@@ -220,6 +220,8 @@ impl Backend for LocalBackend {
                         kind: parsed.map(|p| p.0),
                         tree_hash: parsed.map(|p| p.1),
                         created: parsed.and_then(|p| p.2),
+                        description: None,
+                        listed_tree_hash: None,
                         id,
                     });
                 }

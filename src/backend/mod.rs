@@ -98,6 +98,10 @@ pub struct ObjectInfo {
     pub tree_hash: Option<Hash32>,
     /// Seconds since the Unix epoch.
     pub created: Option<i64>,
+    /// Glacier: the archive description as the inventory gives it (whoever wrote it).
+    pub description: Option<String>,
+    /// Glacier: the SHA-256 tree hash the inventory gives for the archive (whoever wrote it).
+    pub listed_tree_hash: Option<Hash32>,
 }
 
 /// A half-open byte range `[start, end)`.

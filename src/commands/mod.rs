@@ -177,6 +177,8 @@ pub fn sync(
     }
     let backend = open_backend(p)?;
     let _lock = lock(p)?;
+    // A database of the 2013 script where the catalog belongs: adopted, its tables kept.
+    crate::legacy::adopt::adopt(p)?;
     crate::sync::clean_staging(&opts.staging_dir);
     let mut catalog = Catalog::open(&p.catalog_path())?;
     let plan = crate::sync::plan(&opts, &catalog, progress)?;
@@ -192,7 +194,9 @@ fn sync_plan(
     started: std::time::Instant,
 ) -> Result<SyncReport> {
     let path = p.catalog_path();
-    let catalog = if path.exists() {
+    let catalog = if let Some(adopted) = crate::legacy::adopt::in_memory(p)? {
+        adopted
+    } else if path.exists() {
         Catalog::open(&path)?
     } else {
         Catalog::open_in_memory()?

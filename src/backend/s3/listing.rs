@@ -34,6 +34,8 @@ impl S3Backend {
                     kind: parsed.map(|p| p.0),
                     tree_hash: parsed.map(|p| p.1),
                     created: parsed.and_then(|p| p.2),
+                    description: None,
+                    listed_tree_hash: None,
                 });
             }
             token = out.next_continuation_token().map(str::to_string);
