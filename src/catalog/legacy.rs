@@ -93,7 +93,8 @@ pub struct LegacyResolved {
     pub hash: Hash32,
 }
 
-const IMPORT_ARCHIVE: &str = "INSERT INTO archives (remote_id, kind, size, tree_hash, backend, stored_at)
+const IMPORT_ARCHIVE: &str =
+    "INSERT INTO archives (remote_id, kind, size, tree_hash, backend, stored_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (remote_id) DO NOTHING";
 
 impl Catalog {
@@ -295,8 +296,17 @@ impl Catalog {
     }
 
     /// Records a legacy archive's size and tree hash as the vault lists them.
-    pub fn legacy_learn(&mut self, archive: &ArchiveRow, size: u64, tree_hash: Hash32) -> Result<()> {
-        self.legacy_resolve((archive.id, &archive.remote_id), &[], Some((size, tree_hash)))
+    pub fn legacy_learn(
+        &mut self,
+        archive: &ArchiveRow,
+        size: u64,
+        tree_hash: Hash32,
+    ) -> Result<()> {
+        self.legacy_resolve(
+            (archive.id, &archive.remote_id),
+            &[],
+            Some((size, tree_hash)),
+        )
     }
 
     /// The SHA-1 the legacy database gives each legacy archive, by archive id.

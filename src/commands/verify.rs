@@ -2,10 +2,10 @@
 //! `--remote` compares the backend's listing (or Glacier inventory) with it.
 
 use crate::backend::{ListOutcome, ObjectInfo};
-use crate::legacy::is_legacy_description;
 use crate::catalog::{Catalog, EntryKind};
 use crate::error::Result;
 use crate::hash::tree_hash_reader;
+use crate::legacy::is_legacy_description;
 use crate::report::{Exit, Report};
 use crate::settings::Profile;
 use serde::Serialize;
@@ -199,7 +199,11 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
         if known.contains(o.id.as_str()) {
             continue;
         }
-        if let Some(d) = o.description.as_deref().filter(|d| is_legacy_description(d)) {
+        if let Some(d) = o
+            .description
+            .as_deref()
+            .filter(|d| is_legacy_description(d))
+        {
             legacy_unknown(p, o, d, report);
         } else {
             report.problems.push(format!(

@@ -51,7 +51,11 @@ pub fn summary(p: &Profile, what: &str, im: &Import, kept: &Path) -> String {
         .trees
         .iter()
         .map(|t| {
-            let how = if t.matched { "" } else { " (no tree of the profile has this path)" };
+            let how = if t.matched {
+                ""
+            } else {
+                " (no tree of the profile has this path)"
+            };
             format!("{} → {}{how}", t.basepath, t.key)
         })
         .collect();
@@ -98,11 +102,23 @@ pub fn adopt(p: &Profile) -> Result<Option<String>> {
         .map(|m| m.mtime())
         .map_err(|e| Error::io(&path, e))?;
     let probe: Probe<'_> = &probe_disk;
-    let im = import::build(&legacy, &trees(p), time, &Default::default(), p.backend.kind(), Some(probe));
+    let im = import::build(
+        &legacy,
+        &trees(p),
+        time,
+        &Default::default(),
+        p.backend.kind(),
+        Some(probe),
+    );
     let kept = backup_path(&path);
     copy_synced(&path, &kept)?;
     write_catalog(&im, &path)?;
-    let line = summary(p, &format!("the 2013 script's database {}", path.display()), &im, &kept);
+    let line = summary(
+        p,
+        &format!("the 2013 script's database {}", path.display()),
+        &im,
+        &kept,
+    );
     crate::log::info(&line);
     for f in &legacy.unplaced {
         crate::log::warn(&format!(
@@ -121,7 +137,14 @@ pub fn in_memory(p: &Profile) -> Result<Option<Catalog>> {
     }
     let legacy = db::read(&path)?;
     let probe: Probe<'_> = &probe_disk;
-    let im = import::build(&legacy, &trees(p), 0, &Default::default(), p.backend.kind(), Some(probe));
+    let im = import::build(
+        &legacy,
+        &trees(p),
+        0,
+        &Default::default(),
+        p.backend.kind(),
+        Some(probe),
+    );
     let mut cat = Catalog::open_in_memory()?;
     cat.import_legacy(&im.catalog)?;
     Ok(Some(cat))

@@ -2,9 +2,7 @@
 //! archives and members. Pure: what is on disk comes in through a [`Probe`].
 
 use super::db::{LegacyDb, LegacyFile, Location};
-use crate::catalog::{
-    EntryKind, LegacyArchiveIn, LegacyImportIn, LegacyMemberIn, VersionRecord,
-};
+use crate::catalog::{EntryKind, LegacyArchiveIn, LegacyImportIn, LegacyMemberIn, VersionRecord};
 use crate::hash::Hash32;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -77,15 +75,18 @@ pub fn match_tree(basepath: &str, trees: &[(String, PathBuf)]) -> Option<String>
     trees
         .iter()
         .find(|(_, root)| {
-            root.as_path() == base
-                || (canon.is_some() && std::fs::canonicalize(root).ok() == canon)
+            root.as_path() == base || (canon.is_some() && std::fs::canonicalize(root).ok() == canon)
         })
         .map(|(k, _)| k.clone())
 }
 
 /// The file's path in its tree, `/`-separated.
 pub fn relative_path(file: &LegacyFile) -> String {
-    let sep = if is_windows(&file.basepath) { '\\' } else { '/' };
+    let sep = if is_windows(&file.basepath) {
+        '\\'
+    } else {
+        '/'
+    };
     file.fname
         .split(sep)
         .filter(|s| !s.is_empty())
@@ -106,10 +107,15 @@ pub fn member_name(file: &LegacyFile) -> String {
                 parts.get(2).copied().unwrap_or_default().to_string()
             }
         };
-        without_drive.replace('\\', "/").trim_start_matches('/').into()
+        without_drive
+            .replace('\\', "/")
+            .trim_start_matches('/')
+            .into()
     } else {
         let base = file.basepath.trim_end_matches('/');
-        format!("{base}/{}", file.fname).trim_start_matches('/').into()
+        format!("{base}/{}", file.fname)
+            .trim_start_matches('/')
+            .into()
     }
 }
 
@@ -161,7 +167,9 @@ pub fn build(
             .clone();
         let id = f.location.archive_id();
         let a = *archives.entry(id).or_insert_with(|| {
-            out.catalog.archives.push(archive_in(db, &f.location, listing, backend, time));
+            out.catalog
+                .archives
+                .push(archive_in(db, &f.location, listing, backend, time));
             out.catalog.archives.len() - 1
         });
         let name = match f.location {
@@ -321,7 +329,10 @@ mod tests {
         assert_eq!(c.members.len(), 3);
         assert_eq!(c.versions[0].1, c.versions[1].1);
         assert_eq!(c.members[2].member, b"h/d");
-        assert_eq!((c.archives[0].size, c.archives[0].tree_hash.is_some()), (5, true));
+        assert_eq!(
+            (c.archives[0].size, c.archives[0].tree_hash.is_some()),
+            (5, true)
+        );
         assert_eq!((c.archives[1].size, c.archives[1].tree_hash), (10240, None));
         assert_eq!(c.versions[2].0.mtime_ns, 1_368_000_000_250_000_000);
         assert_eq!(im.trees[0].key, "path");
@@ -329,7 +340,10 @@ mod tests {
         let im = build(&db, &trees, 7, &listing, "glacier", Some(&probe));
         assert_eq!(im.unchanged, 1);
         assert_eq!(
-            (im.catalog.versions[2].0.mtime_ns, im.catalog.versions[2].0.mode),
+            (
+                im.catalog.versions[2].0.mtime_ns,
+                im.catalog.versions[2].0.mode
+            ),
             (42, 0o100600)
         );
     }

@@ -68,7 +68,9 @@ mod tests {
         assert!(!is_legacy_description(
             r#"{"glaciersync":1,"kind":"file","hash":"00"}"#
         ));
-        assert!(!is_legacy_description("a9993e364706816aba3e25717850c26c9cd0d89"));
+        assert!(!is_legacy_description(
+            "a9993e364706816aba3e25717850c26c9cd0d89"
+        ));
         assert!(!is_legacy_description("my archive"));
     }
 
@@ -77,7 +79,10 @@ mod tests {
         let t = parse_db_description("glaciersync sqlite3 db 2013-05-01 12:00:00.123456").unwrap();
         let u = parse_db_description("glaciersync sqlite3 db 2013-05-01 12:00:01").unwrap();
         assert_eq!(u - t, 1);
-        assert_eq!(parse_db_description("glaciersync sqlite3 db yesterday"), None);
+        assert_eq!(
+            parse_db_description("glaciersync sqlite3 db yesterday"),
+            None
+        );
         assert_eq!(parse_db_description("2013-05-01 12:00:00"), None);
     }
 }

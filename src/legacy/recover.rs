@@ -30,7 +30,8 @@ struct State {
 }
 
 fn state_path(p: &Profile) -> PathBuf {
-    p.database_dir.join(format!("{}.recover-legacy.json", p.name))
+    p.database_dir
+        .join(format!("{}.recover-legacy.json", p.name))
 }
 
 fn save(p: &Profile, s: &State) -> Result<()> {
@@ -211,7 +212,11 @@ fn install(
     let kept = super::adopt::backup_path(&dest);
     std::fs::rename(tmp, &kept).map_err(|e| Error::io(&kept, e))?;
     let _ = std::fs::remove_file(state_path(p));
-    let what = format!("the 2013 script's database archive {} of {}", c.id, when(c.time));
+    let what = format!(
+        "the 2013 script's database archive {} of {}",
+        c.id,
+        when(c.time)
+    );
     crate::log::info(&super::adopt::summary(p, &what, &im, &kept));
     for f in &legacy.unplaced {
         crate::log::warn(&format!(

@@ -47,7 +47,10 @@ pub fn execute(
     let learned = Mutex::new(Vec::new());
     let results = download_all(&plan, ready, backend, progress, &learned);
     record(results, catalog, &mut report)?;
-    super::legacy::record(learned.into_inner().unwrap_or_else(|e| e.into_inner()), catalog)?;
+    super::legacy::record(
+        learned.into_inner().unwrap_or_else(|e| e.into_inner()),
+        catalog,
+    )?;
     // Symlinks after files, so no file is written through a restored link.
     for link in &plan.links {
         match restore_link(&plan.to, plan.overwrite, link) {

@@ -78,7 +78,11 @@ pub(super) fn plan_read(
         tree_hash: info.listed.then_some(archive.tree_hash),
         tar: info.tar,
         names,
-        all: info.members.into_iter().map(|r| (r.member, r.size)).collect(),
+        all: info
+            .members
+            .into_iter()
+            .map(|r| (r.member, r.size))
+            .collect(),
     }))
 }
 
