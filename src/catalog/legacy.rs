@@ -320,3 +320,146 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::EntryKind;
+    use crate::hash::tree_hash;
+
+    fn version(path: &str, size: u64) -> VersionRecord {
+        VersionRecord {
+            tree: "path".into(),
+            path: path.as_bytes().to_vec(),
+            kind: EntryKind::File,
+            size,
+            mtime_ns: 5,
+            mode: 0o100644,
+            hash: None,
+            target: None,
+        }
+    }
+
+    /// W: one file's bytes, shared by two identical files; T: a tar of two files.
+    fn import() -> LegacyImportIn {
+        let archive = |id: &str, tar, size, tree_hash| LegacyArchiveIn {
+            remote_id: id.into(),
+            tar,
+            sha1: "ab".repeat(20),
+            size,
+            tree_hash,
+            stored_at: 3,
+            backend: "glacier".into(),
+        };
+        let member = |archive, name: &str, size| LegacyMemberIn {
+            archive,
+            member: name.as_bytes().to_vec(),
+            size,
+        };
+        LegacyImportIn {
+            time: 1_368_000_000,
+            archives: vec![
+                archive("W", false, 4, Some(tree_hash(b"wwww"))),
+                archive("T", true, 10240, None),
+            ],
+            members: vec![member(0, "", 4), member(1, "h/c", 3), member(1, "h/d", 2)],
+            versions: vec![
+                (version("a", 4), 0),
+                (version("b", 4), 0),
+                (version("c", 3), 1),
+                (version("d", 2), 2),
+            ],
+        }
+    }
+
+    #[test]
+    fn an_import_is_one_complete_snapshot_of_placeholders() {
+        let mut cat = Catalog::open_in_memory().unwrap();
+        let snap = cat.import_legacy(&import()).unwrap();
+        let s = cat.snapshot_at(None).unwrap().unwrap();
+        assert_eq!((s.id, s.finished_at), (snap, Some(1_368_000_000)));
+        let vs = cat.versions_at(snap).unwrap();
+        assert_eq!(vs.len(), 4);
+        assert_eq!(
+            vs[0].rec.hash, vs[1].rec.hash,
+            "identical files, one archive"
+        );
+        assert_eq!(vs[0].rec.hash, Some(legacy_placeholder("W", b"")));
+        assert_eq!(vs[2].rec.hash, Some(legacy_placeholder("T", b"h/c")));
+        assert_eq!(vs[2].location.as_ref().unwrap().0.remote_id, "T");
+        assert_eq!(cat.stats().unwrap().contents, 3);
+        assert!(cat.check().unwrap().is_empty());
+        assert_eq!(
+            cat.meta("catalog_backup_pending").unwrap().as_deref(),
+            Some("1")
+        );
+        let t = vs[2].location.clone().unwrap().0;
+        let info = cat.legacy_archive(&t).unwrap().unwrap();
+        assert!(info.tar && !info.listed);
+        assert_eq!(info.members.len(), 2);
+        assert!(info.members.iter().all(|m| m.offset.is_none()));
+        assert_eq!(cat.legacy_unlisted().unwrap().len(), 1);
+        let ours = cat.archives().unwrap();
+        assert_eq!(ours.len(), 2);
+    }
+
+    #[test]
+    fn reading_an_archive_replaces_placeholders_by_real_hashes() {
+        let mut cat = Catalog::open_in_memory().unwrap();
+        let snap = cat.import_legacy(&import()).unwrap();
+        let t = cat.versions_at(snap).unwrap()[2]
+            .location
+            .clone()
+            .unwrap()
+            .0;
+        let resolved = [
+            LegacyResolved {
+                member: b"h/c".to_vec(),
+                offset: 512,
+                size: 3,
+                hash: tree_hash(b"ccc"),
+            },
+            LegacyResolved {
+                member: b"h/d".to_vec(),
+                offset: 1536,
+                size: 2,
+                hash: tree_hash(b"dd"),
+            },
+        ];
+        cat.legacy_resolve((t.id, "T"), &resolved, Some((10240, tree_hash(b"tar"))))
+            .unwrap();
+        let vs = cat.versions_at(snap).unwrap();
+        assert_eq!(vs[2].rec.hash, Some(tree_hash(b"ccc")));
+        assert_eq!(vs[3].location.as_ref().unwrap().1, 1536);
+        assert_eq!(
+            vs[3].location.as_ref().unwrap().0.tree_hash,
+            tree_hash(b"tar")
+        );
+        assert_eq!(cat.stats().unwrap().contents, 3);
+        assert!(cat.check().unwrap().is_empty());
+        let info = cat
+            .legacy_archive(&vs[3].location.as_ref().unwrap().0)
+            .unwrap()
+            .unwrap();
+        assert!(info.listed);
+        assert_eq!(info.members[1].offset, Some(1536));
+        assert!(cat.legacy_unlisted().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_script_database_is_never_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sqlite3");
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE glaciersync_files (profile text, basepath text);")
+            .unwrap();
+        drop(c);
+        let before = std::fs::read(&path).unwrap();
+        let msg = Catalog::open(&path).err().unwrap().to_string();
+        assert!(
+            msg.contains("2013 glaciersync script") && msg.contains("sync"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}
