@@ -132,34 +132,11 @@ impl Catalog {
             [import.time],
         )?;
         let snap = tx.last_insert_rowid();
-        let mut ids = Vec::with_capacity(import.archives.len());
-        for a in &import.archives {
-            let kind = if a.tar {
-                ArchiveKind::Bundle
-            } else {
-                ArchiveKind::File
-            };
-            let tree_hash = a.tree_hash.unwrap_or(Hash32([0; 32]));
-            tx.prepare_cached(IMPORT_ARCHIVE)?.execute(params![
-                a.remote_id,
-                kind.as_str(),
-                a.size as i64,
-                h2s(&tree_hash),
-                a.backend,
-                a.stored_at
-            ])?;
-            let id: i64 = tx.query_row(
-                "SELECT id FROM archives WHERE remote_id = ?1",
-                [&a.remote_id],
-                |r| r.get(0),
-            )?;
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO legacy_archives (archive_id, sha1, tar, listed)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![id, a.sha1, a.tar, a.tree_hash.is_some()])?;
-            ids.push(id);
-        }
+        let ids = import
+            .archives
+            .iter()
+            .map(|a| Self::insert_legacy_archive(tx, a))
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
         let mut placeholders = Vec::with_capacity(import.members.len());
         for m in &import.members {
             let remote_id = &import.archives[m.archive].remote_id;
@@ -189,6 +166,35 @@ impl Catalog {
             [],
         )?;
         Ok(snap)
+    }
+
+    /// Records a legacy archive (unless known) and what the legacy database says of it.
+    fn insert_legacy_archive(tx: &Transaction<'_>, a: &LegacyArchiveIn) -> rusqlite::Result<i64> {
+        let kind = if a.tar {
+            ArchiveKind::Bundle
+        } else {
+            ArchiveKind::File
+        };
+        let tree_hash = a.tree_hash.unwrap_or(Hash32([0; 32]));
+        tx.prepare_cached(IMPORT_ARCHIVE)?.execute(params![
+            a.remote_id,
+            kind.as_str(),
+            a.size as i64,
+            h2s(&tree_hash),
+            a.backend,
+            a.stored_at
+        ])?;
+        let id: i64 = tx.query_row(
+            "SELECT id FROM archives WHERE remote_id = ?1",
+            [&a.remote_id],
+            |r| r.get(0),
+        )?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO legacy_archives (archive_id, sha1, tar, listed)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, a.sha1, a.tar, a.tree_hash.is_some()])?;
+        Ok(id)
     }
 
     /// What the legacy database said about `archive`; `None` for archives of ours.

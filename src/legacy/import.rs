@@ -134,6 +134,23 @@ fn tar_size_estimate(sizes: impl Iterator<Item = u64>) -> u64 {
     body.div_ceil(10240) * 10240
 }
 
+/// The key (and, when it is the profile's, the root) of the tree `basepath`; noted in `named`.
+fn name_tree(
+    basepath: &str,
+    trees: &[(String, PathBuf)],
+    named: &mut Vec<TreeMatch>,
+) -> (String, Option<PathBuf>) {
+    let matched = match_tree(basepath, trees);
+    let found = trees.iter().find(|(k, _)| matched.as_ref() == Some(k));
+    let key = found.map_or_else(|| derived_key(basepath), |(k, _)| k.clone());
+    named.push(TreeMatch {
+        basepath: basepath.to_string(),
+        key: key.clone(),
+        matched: found.is_some(),
+    });
+    (key, found.map(|(_, r)| r.clone()))
+}
+
 /// Builds the import of `db` for a profile with `trees` (key, root).
 pub fn build(
     db: &LegacyDb,
@@ -151,19 +168,7 @@ pub fn build(
     for f in &db.files {
         let (key, root) = keys
             .entry(f.basepath.as_str())
-            .or_insert_with(|| {
-                let found = match_tree(&f.basepath, trees);
-                out.trees.push(TreeMatch {
-                    basepath: f.basepath.clone(),
-                    key: found.clone().unwrap_or_else(|| derived_key(&f.basepath)),
-                    matched: found.is_some(),
-                });
-                let root = found
-                    .as_ref()
-                    .and_then(|k| trees.iter().find(|(t, _)| t == k))
-                    .map(|(_, r)| r.clone());
-                (out.trees.last().expect("pushed").key.clone(), root)
-            })
+            .or_insert_with(|| name_tree(&f.basepath, trees, &mut out.trees))
             .clone();
         let id = f.location.archive_id();
         let a = *archives.entry(id).or_insert_with(|| {

@@ -12,6 +12,7 @@ use crate::hash::{Hash32, tree_hash_reader};
 use crate::settings::Profile;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Candidate {
@@ -114,15 +115,7 @@ pub fn resume(p: &Profile, backend: &dyn Backend, tier: Tier) -> Result<Option<R
             WarmState::Pending { ticket, eta } => {
                 state.warm_ticket = Some(ticket);
                 save(p, &state)?;
-                crate::log::info(&format!(
-                    "{}: the 2013 script's database of {} is being retrieved; run `glaciersync recover` again in about {}",
-                    p.name,
-                    when(c.time),
-                    crate::units::duration(eta.as_secs())
-                ));
-                report.state = RecoverState::Pending;
-                report.eta_seconds = Some(eta.as_secs());
-                return Ok(Some(report));
+                return Ok(Some(pending(p, &c, eta, report)));
             }
             WarmState::Ready { ticket } => ticket,
         };
@@ -150,6 +143,18 @@ pub fn resume(p: &Profile, backend: &dyn Backend, tier: Tier) -> Result<Option<R
             }
         }
     }
+}
+
+fn pending(p: &Profile, c: &Candidate, eta: Duration, mut report: RecoverReport) -> RecoverReport {
+    crate::log::info(&format!(
+        "{}: the 2013 script's database of {} is being retrieved; run `glaciersync recover` again in about {}",
+        p.name,
+        when(c.time),
+        crate::units::duration(eta.as_secs())
+    ));
+    report.state = RecoverState::Pending;
+    report.eta_seconds = Some(eta.as_secs());
+    report
 }
 
 /// Downloads a database archive and reads it. Outer error: the backend failed (try again
