@@ -125,8 +125,13 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     let mut state = load(p);
     let step = find_newest_copy(p, &*backend, &mut state)?;
     if let Step::Legacy = step {
-        let r = crate::legacy::recover::resume(p, &*backend, tier)?;
-        return Ok(r.expect("a legacy recover was begun"));
+        return crate::legacy::recover::resume(p, &*backend, tier)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: the recover of the 2013 script's database could not keep its state in {}: check that directory and run `recover` again",
+                p.name,
+                p.database_dir.display()
+            ))
+        });
     }
     if let Step::Ready(id) = &step {
         report.catalog_object = Some(id.clone());
