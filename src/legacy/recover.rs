@@ -7,7 +7,7 @@
 use super::{db, import};
 use crate::backend::{Backend, ObjectInfo, ObjectKind, Tier, WarmState};
 use crate::commands::{RecoverReport, RecoverState};
-use crate::error::{Error, Result};
+use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, tree_hash_reader};
 use crate::settings::Profile;
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,28 @@ fn when(t: i64) -> String {
 /// Whether the newest database in `items` is the script's (none of ours is newer): then a
 /// legacy recover begins (its state saved) and `true` is returned.
 pub fn begin(p: &Profile, items: &[ObjectInfo]) -> Result<bool> {
+    let candidates = candidates(items);
+    if candidates.is_empty() {
+        return Ok(false);
+    }
+    let listing = items
+        .iter()
+        .map(|o| (o.id.clone(), o.size, o.listed_tree_hash.map(|h| h.to_hex())))
+        .collect();
+    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    save(
+        p,
+        &State {
+            candidates,
+            listing,
+            warm_ticket: None,
+        },
+    )?;
+    Ok(true)
+}
+
+/// The script's database archives, newest first; none when a catalog copy of ours is as new.
+fn candidates(items: &[ObjectInfo]) -> Vec<Candidate> {
     let ours = items
         .iter()
         .filter(|o| o.kind == Some(ObjectKind::Catalog))
@@ -66,24 +88,9 @@ pub fn begin(p: &Profile, items: &[ObjectInfo]) -> Result<bool> {
         .collect();
     candidates.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
     match (candidates.first(), ours) {
-        (None, _) => return Ok(false),
-        (Some(newest), Some(ours)) if ours >= newest.time => return Ok(false),
-        _ => {}
+        (Some(newest), Some(ours)) if ours >= newest.time => Vec::new(),
+        _ => candidates,
     }
-    let listing = items
-        .iter()
-        .map(|o| (o.id.clone(), o.size, o.listed_tree_hash.map(|h| h.to_hex())))
-        .collect();
-    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
-    save(
-        p,
-        &State {
-            candidates,
-            listing,
-            warm_ticket: None,
-        },
-    )?;
-    Ok(true)
 }
 
 /// Carries on the legacy recover begun earlier; `None` when none was begun.
@@ -111,38 +118,51 @@ pub fn resume(p: &Profile, backend: &dyn Backend, tier: Tier) -> Result<Option<R
         };
         report.catalog_object = Some(c.id.clone());
         report.catalog_time = Some(when(c.time));
-        let ticket = match backend.warm_up(&c.id, None, tier, state.warm_ticket.as_deref())? {
-            WarmState::Pending { ticket, eta } => {
+        let outcome = match backend.warm_up(&c.id, None, tier, state.warm_ticket.as_deref()) {
+            Err(e) if unusable(&e) => Err(e.to_string()),
+            Err(e) => return Err(e),
+            Ok(WarmState::Pending { ticket, eta }) => {
                 state.warm_ticket = Some(ticket);
                 save(p, &state)?;
                 return Ok(Some(pending(p, &c, eta, report)));
             }
-            WarmState::Ready { ticket } => ticket,
+            Ok(WarmState::Ready { ticket }) => fetch(p, backend, &c, ticket.as_deref())?,
         };
-        match fetch(p, backend, &c, ticket.as_deref())? {
+        match outcome {
             Ok((tmp, legacy)) => {
                 install(p, backend, &state, &c, &tmp, &legacy, &mut report)?;
                 return Ok(Some(report));
             }
-            Err(why) => {
-                let next = state.candidates.get(1);
-                crate::log::warn(&format!(
-                    "{}: the database archive {} of {} is unreadable ({why}); {}",
-                    p.name,
-                    c.id,
-                    when(c.time),
-                    next.map_or("there is no older one".to_string(), |n| format!(
-                        "falling back to the next newest, {} of {}",
-                        n.id,
-                        when(n.time)
-                    ))
-                ));
-                state.candidates.remove(0);
-                state.warm_ticket = None;
-                save(p, &state)?;
-            }
+            Err(why) => pass_over(p, &mut state, &why)?,
         }
     }
+}
+
+/// A database archive the backend says is gone or damaged: no retry brings it back.
+fn unusable(e: &Error) -> bool {
+    matches!(
+        e.backend_kind(),
+        Some(BackendErrorKind::NotFound | BackendErrorKind::Corrupt)
+    )
+}
+
+/// Drops the newest candidate, saying why and which one comes next.
+fn pass_over(p: &Profile, state: &mut State, why: &str) -> Result<()> {
+    let c = state.candidates.remove(0);
+    let next = state.candidates.first();
+    crate::log::warn(&format!(
+        "{}: the database archive {} of {} is unreadable ({why}); {}",
+        p.name,
+        c.id,
+        when(c.time),
+        next.map_or("there is no older one".to_string(), |n| format!(
+            "falling back to the next newest, {} of {}",
+            n.id,
+            when(n.time)
+        ))
+    ));
+    state.warm_ticket = None;
+    save(p, state)
 }
 
 fn pending(p: &Profile, c: &Candidate, eta: Duration, mut report: RecoverReport) -> RecoverReport {
@@ -171,7 +191,11 @@ fn fetch(
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     if let Err(e) = backend.get(&c.id, None, ticket, &mut f) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+        return if unusable(&e) {
+            Ok(Err(e.to_string()))
+        } else {
+            Err(e)
+        };
     }
     drop(f);
     let checked = check(&tmp, c).and_then(|()| db::read(&tmp).map_err(|e| e.to_string()));
@@ -233,4 +257,54 @@ fn install(
     report.snapshots = 1;
     report.files = im.catalog.versions.len() as u64;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(
+        id: &str,
+        description: &str,
+        kind: Option<ObjectKind>,
+        created: Option<i64>,
+    ) -> ObjectInfo {
+        ObjectInfo {
+            id: id.into(),
+            size: 1,
+            kind,
+            tree_hash: None,
+            created,
+            description: Some(description.into()),
+            listed_tree_hash: None,
+        }
+    }
+
+    #[test]
+    fn the_newest_database_decides_between_ours_and_the_script() {
+        let old = info(
+            "a",
+            "glaciersync sqlite3 db 2013-05-01 10:00:00.5",
+            None,
+            None,
+        );
+        let new = info(
+            "b",
+            "glaciersync sqlite3 db 2014-05-01 10:00:00",
+            None,
+            None,
+        );
+        let data = info("c", &"ab".repeat(20), None, None);
+        let got = candidates(&[old.clone(), data.clone(), new.clone()]);
+        let ids: Vec<&str> = got.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["b", "a"],
+            "newest first, data archives are no databases"
+        );
+        let ours = |t| info("o", "{}", Some(ObjectKind::Catalog), Some(t));
+        assert!(candidates(&[old.clone(), new.clone(), ours(2_000_000_000)]).is_empty());
+        assert_eq!(candidates(&[old, new, ours(1_300_000_000)]).len(), 2);
+        assert!(candidates(&[data]).is_empty());
+    }
 }
