@@ -289,6 +289,9 @@ fn adopt_the_script_database_then_sync_and_restore() {
     env.settings(&vault, "db", "src");
     let (code, j, err) = env.run(&["sync", "--dry-run"]);
     assert_eq!(code, 0, "{err}\n{j}");
+    let (code, j, err) = env.run(&["restore", "--to", "dry", "--dry-run"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    assert_eq!(profile(&j)["selected"], 9, "{j}");
     assert_eq!(
         std::fs::read(env.path("db/p.sqlite3")).unwrap(),
         legacy_bytes

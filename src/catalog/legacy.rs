@@ -112,7 +112,7 @@ impl Catalog {
             return Ok(());
         }
         Err(crate::error::Error::Usage(format!(
-            "{} is a database of the 2013 glaciersync script: run `glaciersync sync` to adopt it (its tables are kept in a backup file)",
+            "{} is a database of the 2013 glaciersync script: run `glaciersync sync` (or `restore`) to adopt it (its tables are kept in a backup file)",
             self.path.display()
         )))
     }

@@ -211,7 +211,15 @@ fn sync_plan(
 /// `restore` of one profile: plans, then carries the plan out (a dry run returns the plan).
 pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<RestoreOutcome> {
     let _lock = lock(p)?;
-    let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
+    // A database of the 2013 script: adopted (a dry run plans on it in memory).
+    let adopted = match args.dry_run {
+        true => crate::legacy::adopt::in_memory(p)?,
+        false => crate::legacy::adopt::adopt(p).map(|_| None)?,
+    };
+    let mut catalog = match adopted {
+        Some(c) => c,
+        None => Catalog::open_existing(&p.catalog_path(), &p.name)?,
+    };
     let backend = open_backend(p)?;
     let opts = RestoreOptions {
         args: args.clone(),

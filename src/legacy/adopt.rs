@@ -136,11 +136,14 @@ pub fn in_memory(p: &Profile) -> Result<Option<Catalog>> {
         return Ok(None);
     }
     let legacy = db::read(&path)?;
+    let time = std::fs::metadata(&path)
+        .map(|m| m.mtime())
+        .map_err(|e| Error::io(&path, e))?;
     let probe: Probe<'_> = &probe_disk;
     let im = import::build(
         &legacy,
         &trees(p),
-        0,
+        time,
         &Default::default(),
         p.backend.kind(),
         Some(probe),
