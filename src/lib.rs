@@ -11,6 +11,7 @@ pub mod commands;
 pub mod cost;
 pub mod error;
 pub mod hash;
+pub mod legacy;
 pub mod log;
 pub mod progress;
 pub mod prune;

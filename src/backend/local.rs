@@ -221,6 +221,8 @@ impl Backend for LocalBackend {
                         tree_hash: parsed.map(|p| p.1),
                         created: parsed.and_then(|p| p.2),
                         profile: None,
+                        description: None,
+                        listed_tree_hash: None,
                         id,
                     });
                 }

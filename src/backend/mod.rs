@@ -101,6 +101,10 @@ pub struct ObjectInfo {
     /// The profile a Glacier archive's description names (escaped, perhaps cut, as written);
     /// `None` elsewhere, where the prefix or directory is the profile's.
     pub profile: Option<String>,
+    /// Glacier: the archive description as the inventory gives it (whoever wrote it).
+    pub description: Option<String>,
+    /// Glacier: the SHA-256 tree hash the inventory gives for the archive (whoever wrote it).
+    pub listed_tree_hash: Option<Hash32>,
 }
 
 /// A half-open byte range `[start, end)`.

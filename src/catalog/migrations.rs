@@ -82,4 +82,22 @@ CREATE TABLE pruned_archives (
     deleted_at INTEGER
 );
 "#,
+    // 3: what the 2013 script's databases say about their archives, once imported. See
+    // docs/catalog.md ("Legacy archives").
+    r#"
+CREATE TABLE legacy_archives (
+    archive_id  INTEGER PRIMARY KEY REFERENCES archives (id),
+    sha1        TEXT NOT NULL,
+    tar         INTEGER NOT NULL,
+    listed      INTEGER NOT NULL
+);
+
+CREATE TABLE legacy_members (
+    archive_id  INTEGER NOT NULL REFERENCES archives (id),
+    member      BLOB NOT NULL,
+    size        INTEGER NOT NULL,
+    offset      INTEGER,
+    PRIMARY KEY (archive_id, member)
+);
+"#,
 ];

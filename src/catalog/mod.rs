@@ -8,12 +8,18 @@
 
 mod archives;
 mod check;
+mod legacy;
 mod meta;
 mod migrations;
 mod prune;
 mod retrievals;
 mod snapshots;
 mod versions;
+
+pub use legacy::{
+    LegacyArchiveIn, LegacyArchiveInfo, LegacyImportIn, LegacyMemberIn, LegacyMemberRow,
+    LegacyResolved, legacy_placeholder,
+};
 
 use crate::error::{Error, Result};
 use crate::hash::Hash32;
@@ -222,6 +228,8 @@ impl Catalog {
             conn,
             path: path.to_path_buf(),
         };
+        // Before anything writes to the file (even the journal mode).
+        cat.refuse_legacy_tables()?;
         cat.configure()?;
         cat.migrate()?;
         Ok(cat)

@@ -12,9 +12,10 @@ const DEAD_VERSIONS: &str = "SELECT v.id FROM versions v WHERE NOT EXISTS (
       AND s.id NOT IN (SELECT id FROM temp.prune_forget))";
 
 /// Data archives (`file`, `bundle`: never catalog copies or any other kind) holding no content
-/// that a version outside `prune_dead` needs.
-const DEAD_ARCHIVES: &str =
-    "SELECT a.id FROM archives a WHERE a.kind IN ('file', 'bundle') AND NOT EXISTS (
+/// that a version outside `prune_dead` needs. Archives of the 2013 script (`legacy_archives`)
+/// are never taken: they may be all that holds a file the script backed up.
+const DEAD_ARCHIVES: &str = "SELECT a.id FROM archives a WHERE a.kind IN ('file', 'bundle')
+     AND a.id NOT IN (SELECT archive_id FROM legacy_archives) AND NOT EXISTS (
     SELECT 1 FROM contents c JOIN versions v ON v.hash = c.hash
      WHERE c.archive_id = a.id AND v.id NOT IN (SELECT id FROM temp.prune_dead))";
 

@@ -179,6 +179,8 @@ pub fn sync(
     }
     let backend = open_backend(p)?;
     let _lock = lock(p)?;
+    // A database of the 2013 script where the catalog belongs: adopted, its tables kept.
+    crate::legacy::adopt::adopt(p)?;
     crate::sync::clean_staging(&opts.staging_dir);
     let mut catalog = Catalog::open(&p.catalog_path())?;
     if let Some(class) = storage_class(p) {
@@ -198,7 +200,9 @@ fn sync_plan(
     started: std::time::Instant,
 ) -> Result<SyncReport> {
     let path = p.catalog_path();
-    let catalog = if path.exists() {
+    let catalog = if let Some(adopted) = crate::legacy::adopt::in_memory(p)? {
+        adopted
+    } else if path.exists() {
         Catalog::open(&path)?
     } else {
         Catalog::open_in_memory()?
@@ -220,7 +224,15 @@ pub fn restore(
     progress: &Progress,
 ) -> Result<RestoreOutcome> {
     let _lock = lock(p)?;
-    let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
+    // A database of the 2013 script: adopted (a dry run plans on it in memory).
+    let adopted = match args.dry_run {
+        true => crate::legacy::adopt::in_memory(p)?,
+        false => crate::legacy::adopt::adopt(p).map(|_| None)?,
+    };
+    let mut catalog = match adopted {
+        Some(c) => c,
+        None => Catalog::open_existing(&p.catalog_path(), &p.name)?,
+    };
     let backend = open_backend(p)?;
     let opts = RestoreOptions {
         args: args.clone(),

@@ -94,6 +94,8 @@ fn save(p: &Profile, s: &State) -> Result<()> {
 /// One `recover` step's outcome: go on with the value, or wait for a retrieval.
 enum Step<T> {
     Ready(T),
+    /// The vault's newest database is the 2013 script's: `legacy::recover` takes over.
+    Legacy,
     Wait {
         eta: Option<Duration>,
         what: &'static str,
@@ -117,8 +119,20 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         backend: backend.name().to_string(),
         ..Default::default()
     };
+    if let Some(r) = crate::legacy::recover::resume(p, &*backend, tier)? {
+        return Ok(r);
+    }
     let mut state = load(p);
     let step = find_newest_copy(p, &*backend, &mut state)?;
+    if let Step::Legacy = step {
+        return crate::legacy::recover::resume(p, &*backend, tier)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: the recover of the 2013 script's database could not keep its state in {}: check that directory and run `recover` again",
+                p.name,
+                p.database_dir.display()
+            ))
+        });
+    }
     if let Step::Ready(id) = &step {
         report.catalog_object = Some(id.clone());
         report.catalog_time = state.catalog_time.map(crate::timespec::format);
@@ -126,10 +140,12 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     let step = match step {
         Step::Ready(id) => warm_up(p, &*backend, &mut state, &id, tier)?,
         Step::Wait { eta, what } => Step::Wait { eta, what },
+        Step::Legacy => Step::Legacy,
     };
     match step {
         Step::Ready(ticket) => install(p, &*backend, &state, ticket.as_deref(), &mut report)?,
         Step::Wait { eta, what } => wait(p, &mut report, eta, what),
+        Step::Legacy => {}
     }
     Ok(report)
 }
@@ -159,6 +175,10 @@ fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Re
         }
         ListOutcome::Ready(items) => items,
     };
+    if crate::legacy::recover::begin(p, &items)? {
+        let _ = std::fs::remove_file(state_path(p));
+        return Ok(Step::Legacy);
+    }
     let newest = items
         .into_iter()
         .filter(|o| o.kind == Some(ObjectKind::Catalog))

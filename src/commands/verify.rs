@@ -1,10 +1,11 @@
 //! `verify`: the catalog's own integrity; `--local` re-hashes files on disk against it;
 //! `--remote` compares the backend's listing (or Glacier inventory) with it.
 
-use crate::backend::ListOutcome;
+use crate::backend::{ListOutcome, ObjectInfo};
 use crate::catalog::{Catalog, EntryKind};
 use crate::error::Result;
 use crate::hash::tree_hash_reader;
+use crate::legacy::is_legacy_description;
 use crate::report::{Exit, Report};
 use crate::settings::Profile;
 use serde::Serialize;
@@ -32,6 +33,9 @@ pub struct VerifyReport {
     /// Files changed on disk since the last sync (not a fault of the backup).
     pub changed_since_sync: Vec<String>,
     pub problems: Vec<String>,
+    /// Archives of the 2013 script in the vault that no database the catalog imported
+    /// describes (a run that crashed before uploading its database): kept, never pruned.
+    pub legacy_undescribed: Vec<String>,
     /// The remote listing is a job still running (Glacier inventory): run again later.
     pub pending: bool,
 }
@@ -47,7 +51,15 @@ impl Display for VerifyReport {
             self.checked_archives,
             self.changed_since_sync.len(),
             self.problems.len()
-        )
+        )?;
+        if !self.legacy_undescribed.is_empty() {
+            write!(
+                f,
+                ", {} archives of the 2013 script that no database describes (kept)",
+                self.legacy_undescribed.len()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -163,6 +175,7 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
         catalog.delete_meta(INVENTORY_TICKET)?;
     }
     let by_id: HashMap<&str, u64> = listed.iter().map(|o| (o.id.as_str(), o.size)).collect();
+    learn_legacy_sizes(catalog, &listed)?;
     let archives = catalog.archives()?;
     for a in &archives {
         report.checked_archives += 1;
@@ -189,7 +202,16 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     for o in &listed {
         let unrecorded_copy =
             backup_unrecorded && o.kind == Some(crate::backend::ObjectKind::Catalog);
-        if !known.contains(o.id.as_str()) && !pruned.contains(&o.id) && !unrecorded_copy {
+        if known.contains(o.id.as_str()) || pruned.contains(&o.id) || unrecorded_copy {
+            continue;
+        }
+        if let Some(d) = o
+            .description
+            .as_deref()
+            .filter(|d| is_legacy_description(d))
+        {
+            legacy_unknown(p, o, d, report);
+        } else {
             report.problems.push(format!(
                 "object {} ({} bytes) is stored but unknown to the catalog (left by an interrupted sync?)",
                 o.id, o.size
@@ -197,6 +219,41 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
         }
     }
     Ok(())
+}
+
+/// Legacy archives whose size and tree hash the catalog only estimated get the vault's.
+fn learn_legacy_sizes(catalog: &mut Catalog, listed: &[ObjectInfo]) -> Result<()> {
+    let unlisted = catalog.legacy_unlisted()?;
+    if unlisted.is_empty() {
+        return Ok(());
+    }
+    let by_id: HashMap<&str, &ObjectInfo> = listed.iter().map(|o| (o.id.as_str(), o)).collect();
+    for a in catalog.archives()? {
+        if let (true, Some(o)) = (unlisted.contains(&a.id), by_id.get(a.remote_id.as_str()))
+            && let Some(h) = o.listed_tree_hash
+        {
+            catalog.legacy_learn(&a, o.size, h)?;
+        }
+    }
+    Ok(())
+}
+
+/// An archive the 2013 script wrote that the catalog does not know: its databases are not
+/// data; any other is listed (a run that crashed before its database upload left it).
+fn legacy_unknown(p: &Profile, o: &ObjectInfo, description: &str, report: &mut VerifyReport) {
+    if description.starts_with(crate::legacy::DB_DESCRIPTION_PREFIX) {
+        crate::log::verbose(&format!(
+            "{}: archive {} is a database of the 2013 script ({description})",
+            p.name, o.id
+        ));
+        return;
+    }
+    let line = format!(
+        "archive {} ({} bytes, SHA-1 {description}) was stored by the 2013 script but no database the catalog imported describes it (a run that crashed before uploading its database?); it is kept",
+        o.id, o.size
+    );
+    crate::log::warn(&format!("{}: {line}", p.name));
+    report.legacy_undescribed.push(line);
 }
 
 #[cfg(test)]

@@ -289,6 +289,8 @@ fn unknown_objects_go_only_when_provably_ours() {
         tree_hash: kind.map(|_| tree_hash(id.as_bytes())),
         created: Some(T0),
         profile: profile.map(str::to_string),
+        description: None,
+        listed_tree_hash: None,
     };
     let listing = vec![
         obj("a2", Some(ObjectKind::File), None),   // known
@@ -342,4 +344,49 @@ fn the_plan_prints_what_it_holds() {
         assert!(json.get(key).is_some(), "{key} missing: {json}");
     }
     assert_eq!(json["held"][0]["held_until"], T0 + 180 * DAY);
+}
+
+#[test]
+fn archives_of_the_2013_script_are_never_deleted() {
+    use crate::catalog::{LegacyArchiveIn, LegacyImportIn, LegacyMemberIn};
+    let mut cat = Catalog::open_in_memory().unwrap();
+    // An imported database: one whole-file archive of the script.
+    cat.import_legacy(&LegacyImportIn {
+        time: T0 - DAY,
+        archives: vec![LegacyArchiveIn {
+            remote_id: "legacy-archive".into(),
+            tar: false,
+            sha1: "0".repeat(40),
+            size: 5,
+            tree_hash: None,
+            stored_at: T0 - 400 * DAY,
+            backend: "glacier".into(),
+        }],
+        members: vec![LegacyMemberIn {
+            archive: 0,
+            member: Vec::new(),
+            size: 5,
+        }],
+        versions: vec![(file("old", b"olden"), 0)],
+    })
+    .unwrap();
+    // Two syncs of ours: the script's file is gone from the tree, then a new one.
+    let (s2, _) = cat.begin_snapshot(T0).unwrap();
+    gone(&mut cat, "old", s2);
+    store(
+        &mut cat,
+        "ours",
+        ArchiveKind::File,
+        &[("new", b"new")],
+        s2,
+        T0,
+    );
+    cat.finish_snapshot(s2, T0).unwrap();
+    let plan = plan(&opts("glacier", 1, T0 + 400 * DAY), &cat, None).unwrap();
+    assert_eq!(plan.forget.len(), 1, "{plan:?}");
+    assert!(
+        !ids(&plan.delete).contains(&"legacy-archive")
+            && !ids(&plan.held).contains(&"legacy-archive"),
+        "{plan:?}"
+    );
 }

@@ -146,7 +146,7 @@ impl Demux<'_> {
 }
 
 /// Moves a verified temp file into place and copies it to the other destinations.
-fn place(to: &Path, dirs: &DirCache, tmp: &Path, m: &Member) -> MemberResult {
+pub(super) fn place(to: &Path, dirs: &DirCache, tmp: &Path, m: &Member) -> MemberResult {
     let first = &m.dests[0].path;
     fs::rename(tmp, first).map_err(|e| e.to_string())?;
     for dest in &m.dests[1..] {

@@ -44,8 +44,13 @@ pub fn execute(
         let _ = set_times_and_mode(&d.path, d.mode, d.mtime_ns);
     }
     let ready = warm_up(&plan.archives, plan.tier, backend, catalog, &mut report)?;
-    let results = download_all(&plan, ready, backend, progress);
+    let learned = Mutex::new(Vec::new());
+    let results = download_all(&plan, ready, backend, progress, &learned);
     record(results, catalog, &mut report)?;
+    super::legacy::record(
+        learned.into_inner().unwrap_or_else(|e| e.into_inner()),
+        catalog,
+    )?;
     // Symlinks after files, so no file is written through a restored link.
     for link in &plan.links {
         match restore_link(&plan.to, plan.overwrite, link) {
@@ -128,6 +133,7 @@ fn download_all<'p>(
     ready: Vec<Ready<'p>>,
     backend: &dyn Backend,
     progress: &Progress,
+    learned: &Mutex<Vec<super::legacy::Learned>>,
 ) -> Vec<(&'p ArchivePlan, Vec<MemberResult>)> {
     let total: u64 = ready.iter().map(|(a, _)| a.span.len()).sum();
     let bar = progress.bytes_bar("restore", total);
@@ -143,7 +149,17 @@ fn download_all<'p>(
                 loop {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some((a, ticket)) = next else { return };
-                    let r = download(backend, &plan.to, &dirs, a, ticket.as_deref());
+                    let r = match a.legacy {
+                        Some(_) => super::legacy::download(
+                            backend,
+                            &plan.to,
+                            &dirs,
+                            a,
+                            ticket.as_deref(),
+                            learned,
+                        ),
+                        None => download(backend, &plan.to, &dirs, a, ticket.as_deref()),
+                    };
                     bar.inc(a.span.len());
                     let n = files_done.fetch_add(files(a), Ordering::Relaxed) + files(a);
                     bar.set_message(format!("{n}/{files_total} files"));

@@ -20,12 +20,14 @@
 mod demux;
 mod dest;
 mod execute;
+mod legacy;
 mod plan;
 #[cfg(test)]
 mod tests;
 
 pub use dest::safe_dest;
 pub use execute::execute;
+pub use legacy::LegacyRead;
 pub use plan::{ArchivePlan, Dest, Link, Member, PlanTotals, Requested, RestorePlan, Thaw, plan};
 
 use crate::backend::Tier;

@@ -75,6 +75,10 @@ pub struct ArchivePlan {
     pub members: Vec<Member>,
     /// `None`: readable now.
     pub thaw: Option<Thaw>,
+    /// An archive of the 2013 script read whole and split by member name (its members are
+    /// known only by placeholder until then; see `restore/legacy.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<super::LegacyRead>,
 }
 
 /// A symlink to restore.
@@ -341,9 +345,17 @@ fn archive_plan(
 ) -> Result<ArchivePlan> {
     let mut members: Vec<Member> = members.into_values().collect();
     members.sort_by_key(|m| (m.offset, m.size));
-    let start = members.first().map_or(0, |m| m.offset);
-    let end = members.iter().map(|m| m.offset + m.size).max().unwrap_or(0);
-    let span = ByteRange { start, end };
+    let legacy = super::legacy::plan_read(&archive, &members, catalog)?;
+    let span = match &legacy {
+        Some(_) => ByteRange {
+            start: 0,
+            end: archive.size,
+        },
+        None => ByteRange {
+            start: members.first().map_or(0, |m| m.offset),
+            end: members.iter().map(|m| m.offset + m.size).max().unwrap_or(0),
+        },
+    };
     let kind = object_kind(archive.kind);
     let thaw = if backend.needs_warm_up(kind) && !span.is_empty() {
         Some(thaw(&archive, span, backend, catalog)?)
@@ -358,6 +370,7 @@ fn archive_plan(
         span,
         members,
         thaw,
+        legacy,
     })
 }
 

@@ -446,3 +446,76 @@ fn report_summaries_and_exit_codes() {
     r.pending = 2;
     assert_eq!(Report::exit_code(&r), Exit::Pending);
 }
+
+/// A legacy tar known only by member names is planned whole (one thaw of the whole archive),
+/// its members named; once read, its members are planned by range like any bundle's.
+#[test]
+fn legacy_tars_are_read_whole_until_their_offsets_are_known() {
+    use crate::catalog::{LegacyArchiveIn, LegacyImportIn, LegacyMemberIn, LegacyResolved};
+    let mut cat = Catalog::open_in_memory().unwrap();
+    let member = |name: &str, size| LegacyMemberIn {
+        archive: 0,
+        member: name.as_bytes().to_vec(),
+        size,
+    };
+    let mut c = file("c.txt", b"ccc");
+    let mut d = file("d.txt", b"dd");
+    (c.hash, d.hash) = (None, None);
+    let snap = cat
+        .import_legacy(&LegacyImportIn {
+            time: 50,
+            archives: vec![LegacyArchiveIn {
+                remote_id: "T".into(),
+                tar: true,
+                sha1: "ab".repeat(20),
+                size: 3 * MIB,
+                tree_hash: Some(tree_hash(b"t")),
+                stored_at: 50,
+                backend: "glacier".into(),
+            }],
+            members: vec![member("h/c.txt", 3), member("h/d.txt", 2)],
+            versions: vec![(c, 0), (d, 1)],
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        &options(dir.path(), &["path/d.txt"]),
+        &Fake { cold: true },
+        &cat,
+    )
+    .unwrap();
+    let a = &p.archives[0];
+    assert_eq!((a.span.start, a.span.end), (0, 3 * MIB));
+    assert!(a.thaw.as_ref().unwrap().whole);
+    let legacy = a.legacy.as_ref().unwrap();
+    assert_eq!(legacy.names, [b"h/d.txt".to_vec()]);
+    assert_eq!(legacy.all.len(), 2, "every member gets its hash once read");
+    assert_eq!(legacy.tree_hash, Some(tree_hash(b"t")));
+
+    let resolved = |name: &str, offset, data: &[u8]| LegacyResolved {
+        member: name.as_bytes().to_vec(),
+        offset,
+        size: data.len() as u64,
+        hash: tree_hash(data),
+    };
+    cat.legacy_resolve(
+        (a.id, "T"),
+        &[
+            resolved("h/c.txt", 512, b"ccc"),
+            resolved("h/d.txt", 2 * MIB, b"dd"),
+        ],
+        None,
+    )
+    .unwrap();
+    let p = plan(
+        &options(dir.path(), &["path/d.txt"]),
+        &Fake { cold: true },
+        &cat,
+    )
+    .unwrap();
+    let a = &p.archives[0];
+    assert!(a.legacy.is_none());
+    assert_eq!((a.span.start, a.span.end), (2 * MIB, 2 * MIB + 2));
+    assert_eq!(a.members[0].hash, tree_hash(b"dd"));
+    assert_eq!(p.snapshot, snap);
+}

@@ -7,6 +7,7 @@ use super::retrieval::{Ticket, remaining};
 use super::{BACKEND, GlacierBackend};
 use crate::backend::{ListOutcome, ObjectInfo};
 use crate::error::{BackendErrorKind, Error, Result};
+use crate::hash::Hash32;
 use crate::log;
 use aws_sdk_glacier::types::{JobParameters, StatusCode};
 use serde::Deserialize;
@@ -30,6 +31,8 @@ struct InventoryArchive {
     archive_description: Option<String>,
     #[serde(rename = "Size", default)]
     size: u64,
+    #[serde(rename = "SHA256TreeHash", default)]
+    tree_hash: Option<String>,
 }
 
 /// Parses an inventory into object infos (kind, tree hash and time only for our archives).
@@ -52,7 +55,9 @@ pub(super) fn parse_inventory(body: &[u8]) -> Result<Vec<ObjectInfo>> {
                 kind: ours.as_ref().map(|d| d.kind),
                 tree_hash: ours.as_ref().map(|d| d.tree_hash),
                 created: ours.as_ref().and_then(|d| d.time),
-                profile: ours.map(|d| d.profile),
+                profile: ours.as_ref().map(|d| d.profile.clone()),
+                listed_tree_hash: a.tree_hash.as_deref().and_then(Hash32::from_hex),
+                description: a.archive_description,
             }
         })
         .collect();

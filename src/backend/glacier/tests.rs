@@ -243,6 +243,11 @@ fn inventory_parsing() {
         (items[0].kind, items[0].tree_hash, items[0].created),
         (None, None, None)
     );
+    assert_eq!(items[0].description.as_deref(), Some("my archive1"));
+    assert_eq!(
+        items[0].listed_tree_hash.map(|h| h.to_hex()).as_deref(),
+        Some("6b9d4cf8697bd3af6aa1b590a0b27b337da5b18988dbcc619a3e608a554a1e62")
+    );
     assert_eq!(items[1].kind, Some(ObjectKind::Catalog));
     assert_eq!(items[1].tree_hash, Some(tree_hash(b"abc")));
     assert_eq!(items[1].created, Some(1_795_687_200));

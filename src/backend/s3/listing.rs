@@ -39,6 +39,8 @@ impl S3Backend {
                         .and_then(|p| p.2)
                         .or_else(|| o.last_modified().map(|t| t.secs())),
                     profile: None,
+                    description: None,
+                    listed_tree_hash: None,
                 });
             }
             token = out.next_continuation_token().map(str::to_string);
