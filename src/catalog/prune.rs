@@ -13,11 +13,13 @@ const DEAD_VERSIONS: &str = "SELECT v.id FROM versions v WHERE NOT EXISTS (
 
 /// Data archives (`file`, `bundle`: never catalog copies or any other kind) holding no content
 /// that a version outside `prune_dead` needs. Archives of the 2013 script (`legacy_archives`)
-/// are never taken: they may be all that holds a file the script backed up.
+/// are never taken: they may be all that holds a file the script backed up. The live archives
+/// are one uncorrelated set (one pass over the versions, each looking its content up by hash),
+/// so the cost grows with versions + archives, never with their product.
 const DEAD_ARCHIVES: &str = "SELECT a.id FROM archives a WHERE a.kind IN ('file', 'bundle')
-     AND a.id NOT IN (SELECT archive_id FROM legacy_archives) AND NOT EXISTS (
-    SELECT 1 FROM contents c JOIN versions v ON v.hash = c.hash
-     WHERE c.archive_id = a.id AND v.id NOT IN (SELECT id FROM temp.prune_dead))";
+     AND a.id NOT IN (SELECT archive_id FROM legacy_archives)
+     AND a.id NOT IN (SELECT c.archive_id FROM versions v JOIN contents c ON c.hash = v.hash
+                       WHERE v.id NOT IN (SELECT id FROM temp.prune_dead))";
 
 /// An archive taken out of the catalog by `prune`, to be (or already) deleted in the backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
