@@ -66,8 +66,11 @@ CREATE TABLE retrievals (
 "#,
     // 2: prune. The S3 storage class data was sent to, from when (`storage_classes`), and the
     // archives prune took out of the catalog, until and after the backend deleted them
-    // (`pruned_archives`). See docs/catalog.md.
+    // (`pruned_archives`). See docs/catalog.md. Prune and the legacy import find an archive's
+    // contents by `archive_id`: `contents_archive` serves them (a no-op where it exists).
     r#"
+CREATE INDEX IF NOT EXISTS contents_archive ON contents (archive_id);
+
 CREATE TABLE storage_classes (
     since INTEGER NOT NULL,
     class TEXT NOT NULL
