@@ -12,6 +12,7 @@ pub mod cost;
 pub mod error;
 pub mod hash;
 pub mod log;
+pub mod private;
 pub mod progress;
 pub mod report;
 pub mod restore;

@@ -4,6 +4,9 @@
 use crate::error::{BackendErrorKind, Error, Result};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
+use std::time::Duration;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// Connection settings common to AWS services. Secrets are never printed: `Debug` redacts.
@@ -15,6 +18,73 @@ pub struct AwsOptions {
     pub secret_key: Option<String>,
     /// Profile in `~/.aws/credentials` and `~/.aws/config`.
     pub profile: Option<String>,
+    /// How long a request may wait for the network.
+    pub timeouts: Timeouts,
+}
+
+/// Bounded waits for every request, so a silent endpoint ends in an error, never a hang. A
+/// timed-out request is `Transient`: the `Retrying` wrapper retries it a bounded number of times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection.
+    pub connect: Duration,
+    /// From sending a request to the first byte of its answer. Uploads, whose body takes long
+    /// to send on a slow line, are bounded by `stall` and `request` instead.
+    pub read: Duration,
+    /// A transfer (upload or download body) that moves no bytes for this long is broken off.
+    pub stall: Duration,
+    /// One request from start to end, whatever it does.
+    pub request: Duration,
+}
+
+impl Timeouts {
+    pub const DEFAULT: Timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        read: Duration::from_secs(60),
+        stall: Duration::from_secs(30),
+        request: Duration::from_secs(3600),
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::DEFAULT
+    }
+}
+
+/// The SDK's timeouts for `t`: connect, read (to the first byte of the answer) and one limit
+/// per attempt, which is one per request (the SDK makes no retries).
+fn timeout_config(t: &Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(t.connect)
+        .read_timeout(t.read)
+        .operation_attempt_timeout(t.request)
+        .operation_timeout(t.request)
+        .build()
+}
+
+/// The timeouts of a request carrying an upload's body: no read timeout (it would count the
+/// time the body takes to send); the stall protection and the request limit bound it.
+pub fn upload_timeouts(base: Option<&TimeoutConfig>) -> TimeoutConfig {
+    let mut t = TimeoutConfig::builder().disable_read_timeout().build();
+    if let Some(base) = base {
+        t.take_defaults_from(base);
+    }
+    t
+}
+
+/// Where requests go, for messages: the endpoint setting, else AWS's endpoint for `service`.
+pub fn endpoint_of(config: &aws_config::SdkConfig, service: &str) -> String {
+    let env = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    config
+        .endpoint_url()
+        .map(str::to_string)
+        .or_else(|| std::env::var(env).ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .unwrap_or_else(|| {
+            let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+            format!("https://{service}.{region}.amazonaws.com")
+        })
 }
 
 impl std::fmt::Debug for AwsOptions {
@@ -31,6 +101,7 @@ impl std::fmt::Debug for AwsOptions {
                 &self.secret_key.as_ref().map(|_| "** redacted **"),
             )
             .field("profile", &self.profile)
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -59,8 +130,16 @@ pub fn load(opts: &AwsOptions, worker_threads: usize) -> Result<AwsContext> {
     // lasting fault) with two backoffs unaware of each other. For throttling the wrapper alone
     // waits longer than the SDK's standard mode (3 attempts, at most 1 s and 2 s apart): 6
     // attempts, about 0.5, 1, 2, 4 and 8 s apart (jittered down to half), 8 to 16 s in all.
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
+    // Every wait is bounded (`Timeouts`): a stalled body (upload or download: no bytes for
+    // `stall`) is broken off by the SDK's stalled-stream protection.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeout_config(&opts.timeouts))
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .grace_period(opts.timeouts.stall)
+                .build(),
+        );
     if let Some(profile) = &opts.profile {
         loader = loader.profile_name(profile);
     }
@@ -95,8 +174,30 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    map_sdk_error_at(backend, what, None, err)
+}
+
+/// [`map_sdk_error`], naming `endpoint` when it did not answer or could not be reached.
+pub fn map_sdk_error_at<E, R>(
+    backend: &str,
+    what: &str,
+    endpoint: Option<&str>,
+    err: SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let at = endpoint.map(|e| format!(" {e}")).unwrap_or_default();
     let (kind, detail) = match &err {
-        SdkError::TimeoutError(_) => (BackendErrorKind::Transient, "timed out".to_string()),
+        SdkError::TimeoutError(_) => (
+            BackendErrorKind::Transient,
+            format!("no answer from{at} in time: {}", source_chain(&err)),
+        ),
+        SdkError::DispatchFailure(d) if d.is_timeout() => (
+            BackendErrorKind::Transient,
+            format!("no answer from{at} in time: {}", source_chain(&err)),
+        ),
         SdkError::DispatchFailure(d) if d.is_other() && is_credentials_failure(&err) => (
             BackendErrorKind::Auth,
             format!("no usable AWS credentials: {}", source_chain(&err)),
@@ -107,7 +208,7 @@ where
             } else {
                 BackendErrorKind::Transient
             },
-            format!("connection failed: {}", source_chain(&err)),
+            format!("connection to{at} failed: {}", source_chain(&err)),
         ),
         SdkError::ResponseError(_) => (
             BackendErrorKind::Transient,

@@ -213,7 +213,10 @@ impl Catalog {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            crate::private::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        if path != Path::new(":memory:") {
+            crate::private::create_file(path).map_err(|e| Error::io(path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| Self::err_at(path, e))?;
         let mut cat = Catalog {

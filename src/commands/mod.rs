@@ -8,7 +8,7 @@ mod recover;
 mod verify;
 
 pub use crate::report::{AnyReport, Channel, Exit, Report};
-pub use init::{InitReport, init};
+pub use init::{InitArg, InitReport, init, init_arg};
 pub use inspect::{LsEntry, LsReport, StatusReport, ls, status};
 pub use recover::{RecoverReport, RecoverState, recover};
 pub use verify::{VerifyOptions, VerifyReport, verify};
@@ -89,9 +89,9 @@ pub struct ProfileLock {
 
 /// Takes the profile's lock or says who holds it.
 pub fn lock(p: &Profile) -> Result<ProfileLock> {
-    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    crate::private::create_dir(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
     let path = p.database_dir.join(format!("{}.lock", p.name));
-    let file = File::options()
+    let file = crate::private::file_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -206,6 +206,7 @@ fn sync_plan(
 
 /// `restore` of one profile: plans, then carries the plan out (a dry run returns the plan).
 pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<RestoreOutcome> {
+    crate::restore::check_target(&args.to).map_err(Error::Usage)?;
     let _lock = lock(p)?;
     let mut catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let backend = open_backend(p)?;

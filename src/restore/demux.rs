@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
 /// What became of one member: restored to all its destinations, or why not.
 pub(super) type MemberResult = std::result::Result<(), String>;
 
-/// Where a destination's bytes go until they are verified.
+/// Where a destination's bytes go until they are verified: a short hidden name in the same
+/// directory (so the rename is atomic), never longer than any final name can be. A name of
+/// NAME_MAX bytes must restore too, so the temporary name cannot be built by appending to it.
 pub(super) fn partial_name(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".glaciersync-partial");
-    dest.with_file_name(name)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    dest.with_file_name(format!(".gs-partial-{}-{n}", std::process::id()))
 }
 
 /// Downloads one archive's span into its members. Returns one result per member, in order.
@@ -99,8 +102,10 @@ impl Demux<'_> {
             // fsync per file: a restore interrupted by a crash is simply run again, and files
             // already in place are verified by hash and kept.
             let first = &m.dests[0];
-            file.set_permissions(fs::Permissions::from_mode(first.mode & 0o7777))
-                .and_then(|()| file.set_modified(system_time(first.mtime_ns)))
+            // Holes skipped at the end still count: the length is the recorded size.
+            file.set_len(m.size)
+                .and_then(|()| file.set_permissions(fs::Permissions::from_mode(first.mode & 0o7777))
+                .and_then(|()| file.set_modified(system_time(first.mtime_ns))))
                 .map_err(|e| e.to_string())?;
             drop(file);
             place(self.to, self.dirs, &tmp, m)
@@ -133,7 +138,7 @@ impl Demux<'_> {
         let end = m.offset + m.size;
         let take = ((end - self.pos) as usize).min(rest.len());
         let (file, _, hasher) = self.cur.as_mut().expect("open");
-        file.write_all(&rest[..take])?;
+        write_sparse(file, self.pos - m.offset, &rest[..take])?;
         hasher.update(&rest[..take]);
         self.pos += take as u64;
         if self.pos == end {
@@ -143,6 +148,39 @@ impl Demux<'_> {
         }
         Ok(take)
     }
+}
+
+/// Blocks of this size that hold only zeros are not written but skipped over, so a sparse
+/// file comes back sparse (the file system's block size, as `cp --sparse` and restic use).
+const SPARSE_BLOCK: u64 = 4096;
+
+/// Writes `data`, which belongs at `at` in the file (the file's position is there), seeking
+/// over whole aligned blocks of zeros instead of writing them.
+fn write_sparse(file: &mut File, at: u64, data: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut off = 0usize;
+    let mut pos = at;
+    while off < data.len() {
+        let to_boundary = (SPARSE_BLOCK - pos % SPARSE_BLOCK) as usize;
+        let piece = &data[off..off + to_boundary.min(data.len() - off)];
+        if piece.len() as u64 == SPARSE_BLOCK && is_zero(piece) {
+            file.seek(SeekFrom::Current(SPARSE_BLOCK as i64))?;
+        } else {
+            file.write_all(piece)?;
+        }
+        off += piece.len();
+        pos += piece.len() as u64;
+    }
+    Ok(())
+}
+
+fn is_zero(b: &[u8]) -> bool {
+    let words = b.chunks_exact(16);
+    let tail = words.remainder();
+    words
+        .map(|w| u128::from_ne_bytes(w.try_into().expect("16 bytes")))
+        .all(|w| w == 0)
+        && tail.iter().all(|&x| x == 0)
 }
 
 /// Moves a verified temp file into place and copies it to the other destinations.

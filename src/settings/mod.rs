@@ -34,7 +34,7 @@ mod tests;
 mod trees;
 mod values;
 
-pub use sample::SAMPLE;
+pub use sample::{SAMPLE, sample_for};
 
 use crate::backend::aws::AwsOptions;
 use crate::error::{Error, Result};
@@ -186,6 +186,11 @@ pub fn default_path() -> PathBuf {
 /// Writes [`SAMPLE`] to `path`, creating parent directories; never overwrites anything.
 /// On Unix the file is created readable by its owner only (it may come to hold credentials).
 pub fn write_sample(path: &Path) -> Result<()> {
+    write_sample_text(path, SAMPLE)
+}
+
+/// [`write_sample`] with another text (the sample for another tree).
+pub fn write_sample_text(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
@@ -210,7 +215,7 @@ pub fn write_sample(path: &Path) -> Result<()> {
         }
         Err(e) => return Err(Error::io(path, e)),
     };
-    if let Err(e) = f.write_all(SAMPLE.as_bytes()).and_then(|()| f.sync_all()) {
+    if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
         drop(f);
         let _ = std::fs::remove_file(path);
         return Err(Error::io(path, e));

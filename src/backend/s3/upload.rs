@@ -76,6 +76,7 @@ impl S3Backend {
             .if_none_match("*")
             .body(ByteStream::from(data))
             .customize()
+            .config_override(upload_override(&self.client))
             .interceptor(PayloadHash(sha.to_hex()))
             .send()
             .await;
@@ -253,6 +254,7 @@ impl Multipart for Upload<'_> {
             .checksum_sha256(&d.checksum)
             .body(ByteStream::from(data))
             .customize()
+            .config_override(upload_override(&b.client))
             .interceptor(PayloadHash(d.sha256.to_hex()))
             .send();
         let stats = Arc::clone(&b.stats);
@@ -338,4 +340,10 @@ impl Upload<'_> {
             _ => Err(err),
         }
     }
+}
+
+/// A request carrying an upload's body gets no read timeout (see [`aws::upload_timeouts`]).
+fn upload_override(client: &aws_sdk_s3::Client) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new()
+        .timeout_config(aws::upload_timeouts(client.config().timeout_config()))
 }
