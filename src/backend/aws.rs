@@ -6,8 +6,8 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
-use std::time::Duration;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use std::time::Duration;
 
 /// Connection settings common to AWS services. Secrets are never printed: `Debug` redacts.
 #[derive(Clone, Default)]

@@ -144,9 +144,15 @@ mod tests {
         let file = d.path().join("s.ini");
         let r = init(&file, Some(&tree)).unwrap();
         let text = std::fs::read_to_string(&file).unwrap();
-        let want = format!("path = {}\n", std::fs::canonicalize(&tree).unwrap().display());
+        let want = format!(
+            "path = {}\n",
+            std::fs::canonicalize(&tree).unwrap().display()
+        );
         assert!(text.contains(&want), "{text}");
-        assert_eq!(r.tree, std::fs::canonicalize(&tree).unwrap().display().to_string());
+        assert_eq!(
+            r.tree,
+            std::fs::canonicalize(&tree).unwrap().display().to_string()
+        );
         assert!(crate::settings::parse(&text, &file).is_ok());
     }
 }

@@ -104,8 +104,10 @@ impl Demux<'_> {
             let first = &m.dests[0];
             // Holes skipped at the end still count: the length is the recorded size.
             file.set_len(m.size)
-                .and_then(|()| file.set_permissions(fs::Permissions::from_mode(first.mode & 0o7777))
-                .and_then(|()| file.set_modified(system_time(first.mtime_ns))))
+                .and_then(|()| {
+                    file.set_permissions(fs::Permissions::from_mode(first.mode & 0o7777))
+                        .and_then(|()| file.set_modified(system_time(first.mtime_ns)))
+                })
                 .map_err(|e| e.to_string())?;
             drop(file);
             place(self.to, self.dirs, &tmp, m)
