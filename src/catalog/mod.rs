@@ -254,9 +254,21 @@ impl Catalog {
     }
 
     fn err_at(path: &Path, e: rusqlite::Error) -> Error {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        let damaged = matches!(
+            e.sqlite_error_code(),
+            Some(DatabaseCorrupt | NotADatabase)
+        );
+        let mut message = e.to_string();
+        if damaged {
+            message.push_str(
+                ": the catalog is damaged: move it (and its -wal file) away, then run \
+                 `glaciersync recover` to rebuild it from the backend",
+            );
+        }
         Error::Catalog {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         }
     }
 

@@ -40,6 +40,7 @@ pub(super) fn download(
         next: 0,
         cur: None,
         done: Vec::new(),
+        write_error: None,
     };
     let got = if archive.span.is_empty() {
         Ok(0)
@@ -50,7 +51,10 @@ pub(super) fn download(
     if let Some((_, tmp, _)) = demux.cur.take() {
         let _ = fs::remove_file(tmp);
     }
+    // A write that failed (a full disk, say) is what broke the download off: name it, not the
+    // download it interrupted.
     let failure = match (&got, &flushed) {
+        _ if demux.write_error.is_some() => demux.write_error.take().unwrap_or_default(),
         (Err(e), _) => e.to_string(),
         (_, Err(e)) => e.to_string(),
         _ => "download ended before this file's data".to_string(),
@@ -71,6 +75,8 @@ struct Demux<'a> {
     next: usize,
     cur: Option<(File, PathBuf, TreeHasher)>,
     done: Vec<(usize, MemberResult)>,
+    /// The first failed write into a member's file, with the destination it was for.
+    write_error: Option<String>,
 }
 
 impl Demux<'_> {
@@ -140,7 +146,10 @@ impl Demux<'_> {
         let end = m.offset + m.size;
         let take = ((end - self.pos) as usize).min(rest.len());
         let (file, _, hasher) = self.cur.as_mut().expect("open");
-        write_sparse(file, self.pos - m.offset, &rest[..take])?;
+        if let Err(e) = write_sparse(file, self.pos - m.offset, &rest[..take]) {
+            self.write_error = Some(format!("writing {}: {e}", m.dests[0].path.display()));
+            return Err(e);
+        }
         hasher.update(&rest[..take]);
         self.pos += take as u64;
         if self.pos == end {
