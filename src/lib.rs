@@ -11,6 +11,7 @@ pub mod commands;
 pub mod cost;
 pub mod error;
 pub mod hash;
+pub mod interrupt;
 pub mod log;
 pub mod private;
 pub mod progress;

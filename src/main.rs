@@ -83,6 +83,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    glaciersync::interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

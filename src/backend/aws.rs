@@ -190,14 +190,10 @@ where
 {
     let at = endpoint.map(|e| format!(" {e}")).unwrap_or_default();
     let (kind, detail) = match &err {
-        SdkError::TimeoutError(_) => (
-            BackendErrorKind::Transient,
-            format!("no answer from{at} in time: {}", source_chain(&err)),
-        ),
-        SdkError::DispatchFailure(d) if d.is_timeout() => (
-            BackendErrorKind::Transient,
-            format!("no answer from{at} in time: {}", source_chain(&err)),
-        ),
+        SdkError::TimeoutError(_) => (BackendErrorKind::Transient, no_answer(&at, &err)),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            (BackendErrorKind::Transient, no_answer(&at, &err))
+        }
         SdkError::DispatchFailure(d) if d.is_other() && is_credentials_failure(&err) => (
             BackendErrorKind::Auth,
             format!("no usable AWS credentials: {}", source_chain(&err)),
@@ -223,7 +219,10 @@ where
             // "unhandled" error with neither code nor message: its cause is in the source chain.
             let msg = match e.message() {
                 Some(m) => m.to_string(),
-                None if code.is_empty() => e.source().map(source_chain).unwrap_or_default(),
+                None if code.is_empty() => format!(
+                    "unreadable answer from{at}: {}",
+                    e.source().map(source_chain).unwrap_or_default()
+                ),
                 None => String::new(),
             };
             (
@@ -243,6 +242,16 @@ where
         _ => (BackendErrorKind::Permanent, source_chain(&err)),
     };
     Error::backend(backend, kind, format!("{what}: {detail}"))
+}
+
+/// "no answer from ENDPOINT in time (which timeout)": the SDK's chain says it several times.
+fn no_answer(at: &str, err: &dyn std::error::Error) -> String {
+    let chain = source_chain(err);
+    let which = chain
+        .split(": ")
+        .find(|p| p.contains(" after "))
+        .unwrap_or("timed out");
+    format!("no answer from{at} in time ({which})")
 }
 
 /// Whether a request could not be sent because the credential chain failed (no credentials

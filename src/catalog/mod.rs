@@ -255,10 +255,7 @@ impl Catalog {
 
     fn err_at(path: &Path, e: rusqlite::Error) -> Error {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
-        let damaged = matches!(
-            e.sqlite_error_code(),
-            Some(DatabaseCorrupt | NotADatabase)
-        );
+        let damaged = matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase));
         let mut message = e.to_string();
         if damaged {
             message.push_str(

@@ -59,6 +59,13 @@ pub fn check_target(to: &Path) -> std::result::Result<(), String> {
                 ));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => cur = p.parent(),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                return Err(format!(
+                    "restore --to {}: a part of it is not a directory: name a directory \
+                     (created when missing)",
+                    to.display()
+                ));
+            }
             Err(e) => return Err(format!("restore --to {}: {e}", to.display())),
         }
     }
