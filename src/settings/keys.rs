@@ -100,9 +100,8 @@ fn unknown_key_message(key: &str, section: &str) -> String {
         .min();
     match best {
         Some((d, k)) if d <= 2 => msg.push_str(&format!(": did you mean `{k}`?")),
-        _ => {
-            msg.push_str(": remove it (`glaciersync init FILE` writes a sample listing every key)")
-        }
+        _ => msg
+            .push_str(": remove it (`glaciersync -c FILE init` writes a sample listing every key)"),
     }
     msg
 }

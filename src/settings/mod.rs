@@ -209,7 +209,7 @@ pub fn write_sample_text(path: &Path, text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Error::Usage(format!(
                 "{} already exists: not overwriting it (edit it, or name another file: \
-                 `glaciersync init FILE`)",
+                 `glaciersync -c FILE init`)",
                 path.display()
             )));
         }
@@ -245,7 +245,7 @@ fn parse_with(text: &str, file: &Path, env: Env<'_>) -> Result<Settings> {
         return Err(ctx.err(
             0,
             "no profile: add a section such as [documents] with `path` and a backend \
-             (`glaciersync init FILE` writes a sample)",
+             (`glaciersync -c FILE init` writes a sample)",
         ));
     }
     Ok(Settings {
