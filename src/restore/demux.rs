@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 pub(super) type MemberResult = std::result::Result<(), String>;
 
 /// Where a destination's bytes go until they are verified: a short hidden name in the same
-/// directory (so the rename is atomic), never longer than any final name can be. A name of
-/// NAME_MAX bytes must restore too, so the temporary name cannot be built by appending to it.
+/// directory (so the rename is atomic), never longer than any final name can be, since a name
+/// of NAME_MAX bytes must restore too. It is derived from the final name, so a restore that
+/// was killed and runs again writes over its own leftover instead of leaving it behind.
 pub(super) fn partial_name(dest: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    dest.with_file_name(format!(".gs-partial-{}-{n}", std::process::id()))
+    use std::os::unix::ffi::OsStrExt;
+    let name = dest.file_name().unwrap_or_default();
+    let digest = crate::hash::sha256(name.as_bytes()).to_hex();
+    dest.with_file_name(format!(".glaciersync-partial-{}", &digest[..16]))
 }
 
 /// Downloads one archive's span into its members. Returns one result per member, in order.
@@ -242,5 +243,42 @@ impl Write for Demux<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.settle_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_names_are_short_stable_and_beside_the_file() {
+        let long = format!("/to/path/{}", "n".repeat(255));
+        let p = partial_name(Path::new(&long));
+        assert_eq!(p.parent(), Some(Path::new("/to/path")));
+        assert!(p.file_name().unwrap().len() <= 40, "{p:?}");
+        assert_eq!(
+            p,
+            partial_name(Path::new(&long)),
+            "a rerun finds its leftover"
+        );
+        assert_ne!(p, partial_name(Path::new("/to/path/other")));
+    }
+
+    #[test]
+    fn zero_blocks_are_skipped_and_the_rest_written() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        let mut data = vec![0u8; 5 * SPARSE_BLOCK as usize];
+        data[SPARSE_BLOCK as usize + 7] = 1;
+        let mut f = File::create(&path).unwrap();
+        // Written from an unaligned start, in two pieces.
+        f.write_all(&[9u8; 100]).unwrap();
+        write_sparse(&mut f, 100, &data[..3000]).unwrap();
+        write_sparse(&mut f, 3100, &data[3000..]).unwrap();
+        f.set_len(100 + data.len() as u64).unwrap();
+        drop(f);
+        let back = fs::read(&path).unwrap();
+        assert_eq!(&back[..100], &[9u8; 100]);
+        assert!(back[100..] == data[..]);
     }
 }

@@ -100,3 +100,22 @@ fn endpoint_url(scope: &Scope<'_>) -> Result<Option<String>> {
     }
     Ok(Some(url.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_seconds_or_take_a_unit() {
+        let s = Duration::from_secs;
+        assert_eq!(parse_duration("30"), Some(s(30)));
+        assert_eq!(parse_duration("30s"), Some(s(30)));
+        assert_eq!(parse_duration("5m"), Some(s(300)));
+        assert_eq!(parse_duration("1h"), Some(s(3600)));
+        assert_eq!(parse_duration(" 2 min "), Some(s(120)));
+        for bad in ["", "soon", "5 weeks", "-1", "1.5s", "s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}
