@@ -7,12 +7,18 @@ use crate::common::*;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-/// A sync that must not hang: exit 0, no errors, `skipped` special files.
-fn sync_skipping(f: &Fixture, skipped: u64) {
+/// A sync that must not hang: exit 0, no errors, `skipped` special files, said in the text
+/// summary and named with -v.
+fn sync_skipping(f: &Fixture, skipped: u64, name: &str) {
     let r = f.run(&["--json", "sync"]);
     r.expect(0);
     assert_eq!(r.profile()["skipped"], skipped, "{}", r.stdout());
     assert!(r.stderr.trim().is_empty(), "{}", r.stderr);
+    let r = f.run(&["-v", "sync"]);
+    r.expect(0);
+    let all = format!("{}{}", r.stdout(), r.stderr);
+    assert!(all.contains(&format!("{skipped} skipped")), "{all}");
+    assert!(all.contains(name), "{all}");
 }
 
 #[test]
@@ -23,7 +29,7 @@ fn a_fifo_is_skipped_not_read() {
         .status()
         .unwrap();
     assert!(status.success());
-    sync_skipping(&f, 1);
+    sync_skipping(&f, 1, "dir/pipe");
     std::fs::remove_file(f.p("src/dir/pipe")).unwrap();
     nothing_lost(&f);
 }
@@ -32,7 +38,7 @@ fn a_fifo_is_skipped_not_read() {
 fn a_socket_is_skipped() {
     let f = fixture();
     let _sock = std::os::unix::net::UnixListener::bind(f.p("src/dir/sock")).unwrap();
-    sync_skipping(&f, 1);
+    sync_skipping(&f, 1, "dir/sock");
     std::fs::remove_file(f.p("src/dir/sock")).unwrap();
     nothing_lost(&f);
 }
