@@ -28,8 +28,8 @@ pub struct AwsOptions {
 pub struct Timeouts {
     /// Opening a connection.
     pub connect: Duration,
-    /// From sending a request to the first byte of its answer. Uploads, whose body takes long
-    /// to send on a slow line, are bounded by `stall` and `request` instead.
+    /// From sending a request to the first byte of its answer. A request with an upload's
+    /// body gets this plus the time its body takes at [`UPLOAD_FLOOR`] bytes a second.
     pub read: Duration,
     /// A transfer (upload or download body) that moves no bytes for this long is broken off.
     pub stall: Duration,
@@ -63,10 +63,19 @@ fn timeout_config(t: &Timeouts) -> TimeoutConfig {
         .build()
 }
 
-/// The timeouts of a request carrying an upload's body: no read timeout (it would count the
-/// time the body takes to send); the stall protection and the request limit bound it.
-pub fn upload_timeouts(base: Option<&TimeoutConfig>) -> TimeoutConfig {
-    let mut t = TimeoutConfig::builder().disable_read_timeout().build();
+/// The slowest upload (bytes a second, per request) whose answer is still waited for: 32 KiB/s,
+/// a 1 Mbit/s line shared by 4 uploads.
+pub const UPLOAD_FLOOR: u64 = 32 * 1024;
+
+/// The timeouts of a request carrying `len` bytes of upload: the read timeout counts from the
+/// start of the request, so it gets the time the body takes to send at [`UPLOAD_FLOOR`] on top.
+/// A body that stops moving is broken off sooner by the stall protection.
+pub fn upload_timeouts(base: Option<&TimeoutConfig>, len: u64) -> TimeoutConfig {
+    let mut b = TimeoutConfig::builder();
+    if let Some(read) = base.and_then(TimeoutConfig::read_timeout) {
+        b = b.read_timeout(read + Duration::from_secs(len / UPLOAD_FLOOR));
+    }
+    let mut t = b.build();
     if let Some(base) = base {
         t.take_defaults_from(base);
     }
@@ -379,6 +388,17 @@ mod tests {
             "io error",
             "connection refused"
         )));
+    }
+
+    #[test]
+    fn uploads_get_time_to_send_their_body() {
+        let base = timeout_config(&Timeouts::DEFAULT);
+        let t = upload_timeouts(Some(&base), 32 << 20);
+        assert_eq!(t.read_timeout(), Some(Duration::from_secs(60 + 1024)));
+        assert_eq!(t.connect_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(3600)));
+        let small = upload_timeouts(Some(&base), 1000);
+        assert_eq!(small.read_timeout(), Some(Duration::from_secs(60)));
     }
 
     #[test]

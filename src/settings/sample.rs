@@ -40,7 +40,8 @@ pub const SAMPLE: &str = r##"# glaciersync settings
 # is tried again a few times, then the command stops with one line naming the endpoint.
 # Opening a connection. Default: 10s
 # connect_timeout = 10s
-# From sending a request to the first byte of its answer (uploads excepted). Default: 60s
+# From sending a request to the first byte of its answer; an upload gets the time its
+# body takes at 32 KiB/s on top. Default: 60s
 # read_timeout = 60s
 # An upload or download that moves no bytes for this long is broken off. Default: 30s
 # stall_timeout = 30s

@@ -82,7 +82,7 @@ impl GlacierBackend {
             .checksum(meta.tree_hash.to_hex())
             .body(ByteStream::from(data))
             .customize()
-            .config_override(upload_override(&self.client))
+            .config_override(upload_override(&self.client, meta.size))
             .mutate_request(move |req| {
                 req.headers_mut()
                     .insert("x-amz-content-sha256", sha.clone());
@@ -225,7 +225,7 @@ impl Multipart for Upload<'_> {
             .checksum(d.tree_hash.to_hex())
             .body(ByteStream::from(data))
             .customize()
-            .config_override(upload_override(&self.backend.client))
+            .config_override(upload_override(&self.backend.client, end + 1 - offset))
             .mutate_request(move |req| {
                 req.headers_mut()
                     .insert("x-amz-content-sha256", sha.clone());
@@ -277,8 +277,8 @@ impl Multipart for Upload<'_> {
     }
 }
 
-/// A request carrying an upload's body gets no read timeout (see [`aws::upload_timeouts`]).
-fn upload_override(client: &aws_sdk_glacier::Client) -> aws_sdk_glacier::config::Builder {
+/// A request carrying `len` bytes of body gets time to send them (see [`aws::upload_timeouts`]).
+fn upload_override(client: &aws_sdk_glacier::Client, len: u64) -> aws_sdk_glacier::config::Builder {
     aws_sdk_glacier::config::Builder::new()
-        .timeout_config(aws::upload_timeouts(client.config().timeout_config()))
+        .timeout_config(aws::upload_timeouts(client.config().timeout_config(), len))
 }
