@@ -91,11 +91,16 @@ enum Command {
         #[arg(long)]
         unknown: bool,
     },
-    /// Write a commented sample settings file (never overwrites)
-    Init { file: Option<PathBuf> },
+    /// Write a commented sample settings file (at -c FILE; never overwrites) backing up TREE
+    Init {
+        /// The tree to back up (default: ~/Documents when it exists, else the current
+        /// directory); a path ending in .ini names the settings file instead (older form)
+        tree: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
+    glaciersync::interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -156,9 +161,14 @@ fn fail(cli: &Cli, e: &Error) -> Exit {
 }
 
 /// `init` works on no profile: its report is the whole document.
-fn init(cli: &Cli, file: Option<&Path>) -> Exit {
-    let path = file.map_or_else(|| config_path(cli), Path::to_path_buf);
-    match commands::init(&path) {
+fn init(cli: &Cli, arg: Option<&Path>) -> Exit {
+    let (path, tree) = match arg.map(commands::init_arg).transpose() {
+        Ok(Some(commands::InitArg::SettingsFile(f))) => (f, None),
+        Ok(Some(commands::InitArg::Tree(t))) => (config_path(cli), Some(t)),
+        Ok(None) => (config_path(cli), None),
+        Err(e) => return fail(cli, &e),
+    };
+    match commands::init(&path, tree.as_deref()) {
         Ok(r) => {
             r.print();
             if cli.json {
@@ -171,8 +181,8 @@ fn init(cli: &Cli, file: Option<&Path>) -> Exit {
 }
 
 fn run(cli: &Cli) -> Exit {
-    if let Command::Init { file } = &cli.command {
-        return init(cli, file.as_deref());
+    if let Command::Init { tree } = &cli.command {
+        return init(cli, tree.as_deref());
     }
     let (settings, profiles) = match load(cli) {
         Ok(x) => x,

@@ -37,6 +37,7 @@ fn backend(url: &str, test: &str) -> GlacierBackend {
             access_key: Some("testing".into()),
             secret_key: Some("testing".into()),
             profile: None,
+            ..Default::default()
         },
         vault,
         // Above every size the suite stores: moto has no multipart upload routes.

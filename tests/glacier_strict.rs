@@ -38,6 +38,7 @@ impl BackendFor for Server {
                 access_key: Some("testing".into()),
                 secret_key: Some("testing".into()),
                 profile: None,
+                ..Default::default()
             },
             vault: vault.into(),
             part_size,

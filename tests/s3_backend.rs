@@ -221,6 +221,7 @@ fn aws_options(endpoint: &str, access_key: &str, secret_key: &str) -> AwsOptions
         access_key: Some(access_key.into()),
         secret_key: Some(secret_key.into()),
         profile: None,
+        ..Default::default()
     }
 }
 

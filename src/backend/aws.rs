@@ -4,7 +4,10 @@
 use crate::error::{BackendErrorKind, Error, Result};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use std::time::Duration;
 
 /// Connection settings common to AWS services. Secrets are never printed: `Debug` redacts.
 #[derive(Clone, Default)]
@@ -15,6 +18,82 @@ pub struct AwsOptions {
     pub secret_key: Option<String>,
     /// Profile in `~/.aws/credentials` and `~/.aws/config`.
     pub profile: Option<String>,
+    /// How long a request may wait for the network.
+    pub timeouts: Timeouts,
+}
+
+/// Bounded waits for every request, so a silent endpoint ends in an error, never a hang. A
+/// timed-out request is `Transient`: the `Retrying` wrapper retries it a bounded number of times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection.
+    pub connect: Duration,
+    /// From sending a request to the first byte of its answer. A request with an upload's
+    /// body gets this plus the time its body takes at [`UPLOAD_FLOOR`] bytes a second.
+    pub read: Duration,
+    /// A transfer (upload or download body) that moves no bytes for this long is broken off.
+    pub stall: Duration,
+    /// One request from start to end, whatever it does.
+    pub request: Duration,
+}
+
+impl Timeouts {
+    pub const DEFAULT: Timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        read: Duration::from_secs(60),
+        stall: Duration::from_secs(30),
+        request: Duration::from_secs(3600),
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::DEFAULT
+    }
+}
+
+/// The SDK's timeouts for `t`: connect, read (to the first byte of the answer) and one limit
+/// per attempt, which is one per request (the SDK makes no retries).
+fn timeout_config(t: &Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(t.connect)
+        .read_timeout(t.read)
+        .operation_attempt_timeout(t.request)
+        .operation_timeout(t.request)
+        .build()
+}
+
+/// The slowest upload (bytes a second, per request) whose answer is still waited for: 32 KiB/s,
+/// a 1 Mbit/s line shared by 4 uploads.
+pub const UPLOAD_FLOOR: u64 = 32 * 1024;
+
+/// The timeouts of a request carrying `len` bytes of upload: the read timeout counts from the
+/// start of the request, so it gets the time the body takes to send at [`UPLOAD_FLOOR`] on top.
+/// A body that stops moving is broken off sooner by the stall protection.
+pub fn upload_timeouts(base: Option<&TimeoutConfig>, len: u64) -> TimeoutConfig {
+    let mut b = TimeoutConfig::builder();
+    if let Some(read) = base.and_then(TimeoutConfig::read_timeout) {
+        b = b.read_timeout(read + Duration::from_secs(len / UPLOAD_FLOOR));
+    }
+    let mut t = b.build();
+    if let Some(base) = base {
+        t.take_defaults_from(base);
+    }
+    t
+}
+
+/// Where requests go, for messages: the endpoint setting, else AWS's endpoint for `service`.
+pub fn endpoint_of(config: &aws_config::SdkConfig, service: &str) -> String {
+    let env = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    config
+        .endpoint_url()
+        .map(str::to_string)
+        .or_else(|| std::env::var(env).ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .unwrap_or_else(|| {
+            let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+            format!("https://{service}.{region}.amazonaws.com")
+        })
 }
 
 impl std::fmt::Debug for AwsOptions {
@@ -31,6 +110,7 @@ impl std::fmt::Debug for AwsOptions {
                 &self.secret_key.as_ref().map(|_| "** redacted **"),
             )
             .field("profile", &self.profile)
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -59,8 +139,16 @@ pub fn load(opts: &AwsOptions, worker_threads: usize) -> Result<AwsContext> {
     // lasting fault) with two backoffs unaware of each other. For throttling the wrapper alone
     // waits longer than the SDK's standard mode (3 attempts, at most 1 s and 2 s apart): 6
     // attempts, about 0.5, 1, 2, 4 and 8 s apart (jittered down to half), 8 to 16 s in all.
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
+    // Every wait is bounded (`Timeouts`): a stalled body (upload or download: no bytes for
+    // `stall`) is broken off by the SDK's stalled-stream protection.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeout_config(&opts.timeouts))
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .grace_period(opts.timeouts.stall)
+                .build(),
+        );
     if let Some(profile) = &opts.profile {
         loader = loader.profile_name(profile);
     }
@@ -95,8 +183,26 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    map_sdk_error_at(backend, what, None, err)
+}
+
+/// [`map_sdk_error`], naming `endpoint` when it did not answer or could not be reached.
+pub fn map_sdk_error_at<E, R>(
+    backend: &str,
+    what: &str,
+    endpoint: Option<&str>,
+    err: SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let at = endpoint.map(|e| format!(" {e}")).unwrap_or_default();
     let (kind, detail) = match &err {
-        SdkError::TimeoutError(_) => (BackendErrorKind::Transient, "timed out".to_string()),
+        SdkError::TimeoutError(_) => (BackendErrorKind::Transient, no_answer(&at, &err)),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            (BackendErrorKind::Transient, no_answer(&at, &err))
+        }
         SdkError::DispatchFailure(d) if d.is_other() && is_credentials_failure(&err) => (
             BackendErrorKind::Auth,
             format!("no usable AWS credentials: {}", source_chain(&err)),
@@ -107,7 +213,7 @@ where
             } else {
                 BackendErrorKind::Transient
             },
-            format!("connection failed: {}", source_chain(&err)),
+            format!("connection to{at} failed: {}", source_chain(&err)),
         ),
         SdkError::ResponseError(_) => (
             BackendErrorKind::Transient,
@@ -122,7 +228,10 @@ where
             // "unhandled" error with neither code nor message: its cause is in the source chain.
             let msg = match e.message() {
                 Some(m) => m.to_string(),
-                None if code.is_empty() => e.source().map(source_chain).unwrap_or_default(),
+                None if code.is_empty() => format!(
+                    "unreadable answer from{at}: {}",
+                    e.source().map(source_chain).unwrap_or_default()
+                ),
                 None => String::new(),
             };
             (
@@ -142,6 +251,16 @@ where
         _ => (BackendErrorKind::Permanent, source_chain(&err)),
     };
     Error::backend(backend, kind, format!("{what}: {detail}"))
+}
+
+/// "no answer from ENDPOINT in time (which timeout)": the SDK's chain says it several times.
+fn no_answer(at: &str, err: &dyn std::error::Error) -> String {
+    let chain = source_chain(err);
+    let which = chain
+        .split(": ")
+        .find(|p| p.contains(" after "))
+        .unwrap_or("timed out");
+    format!("no answer from{at} in time ({which})")
 }
 
 /// Whether a request could not be sent because the credential chain failed (no credentials
@@ -269,6 +388,17 @@ mod tests {
             "io error",
             "connection refused"
         )));
+    }
+
+    #[test]
+    fn uploads_get_time_to_send_their_body() {
+        let base = timeout_config(&Timeouts::DEFAULT);
+        let t = upload_timeouts(Some(&base), 32 << 20);
+        assert_eq!(t.read_timeout(), Some(Duration::from_secs(60 + 1024)));
+        assert_eq!(t.connect_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(3600)));
+        let small = upload_timeouts(Some(&base), 1000);
+        assert_eq!(small.read_timeout(), Some(Duration::from_secs(60)));
     }
 
     #[test]

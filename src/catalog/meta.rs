@@ -45,6 +45,8 @@ impl Catalog {
         let dest_str = dest
             .to_str()
             .ok_or_else(|| Error::Usage(format!("{}: not a UTF-8 path", dest.display())))?;
+        // An empty file is allowed as the target: created first, it is private.
+        crate::private::create_file(dest).map_err(|e| Error::io(dest, e))?;
         self.conn
             .execute("VACUUM INTO ?1", [dest_str])
             .map(|_| ())

@@ -221,7 +221,10 @@ impl Catalog {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            crate::private::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        if path != Path::new(":memory:") {
+            crate::private::create_file(path).map_err(|e| Error::io(path, e))?;
         }
         let conn = Connection::open(path).map_err(|e| Self::err_at(path, e))?;
         let mut cat = Catalog {
@@ -261,9 +264,18 @@ impl Catalog {
     }
 
     fn err_at(path: &Path, e: rusqlite::Error) -> Error {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        let damaged = matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase));
+        let mut message = e.to_string();
+        if damaged {
+            message.push_str(
+                ": the catalog is damaged: move it (and its -wal file) away, then run \
+                 `glaciersync recover` to rebuild it from the backend",
+            );
+        }
         Error::Catalog {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         }
     }
 

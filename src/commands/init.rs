@@ -1,23 +1,25 @@
-//! `init`: a commented sample settings file to start from.
+//! `init [TREE]`: a commented sample settings file to start from, backing up TREE.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::report::{Exit, Report};
 use serde::Serialize;
 use std::fmt::{self, Display};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// `init`: the sample settings file written.
+/// `init`: the sample settings file written, and the tree it backs up.
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {
     pub written: String,
+    pub tree: String,
 }
 
 impl Display for InitReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "wrote a sample settings file to {}: edit it, then run `glaciersync sync`",
-            self.written
+            "wrote a sample settings file to {} backing up {} to ~/glaciersync-store: edit it, \
+             then run `glaciersync sync`",
+            self.written, self.tree
         )
     }
 }
@@ -28,11 +30,76 @@ impl Report for InitReport {
     }
 }
 
-/// `init`: writes a commented sample settings file at `path` (never overwrites).
-pub fn init(path: &Path) -> Result<InitReport> {
-    crate::settings::write_sample(path)?;
+/// What `init`'s argument names: the tree to back up (an existing directory), or, in the older
+/// form `init FILE`, the settings file to write (a path ending in `.ini` that is no directory).
+#[derive(Debug)]
+pub enum InitArg {
+    Tree(PathBuf),
+    SettingsFile(PathBuf),
+}
+
+/// Reads `init`'s argument.
+pub fn init_arg(arg: &Path) -> Result<InitArg> {
+    if arg.is_dir() {
+        return Ok(InitArg::Tree(arg.to_path_buf()));
+    }
+    let ini = arg
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ini"));
+    if ini {
+        return Ok(InitArg::SettingsFile(arg.to_path_buf()));
+    }
+    Err(Error::Usage(format!(
+        "init {}: not a directory: name the tree to back up (`glaciersync init ~/Pictures`); \
+         the settings file is named with -c FILE",
+        arg.display()
+    )))
+}
+
+/// The tree when none is named: `~/Documents` when it exists, else the current directory.
+fn default_tree() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let docs = Path::new(&home).join("Documents");
+        if docs.is_dir() {
+            return Ok(docs);
+        }
+    }
+    std::env::current_dir().map_err(|e| Error::Usage(format!("no current directory: {e}")))
+}
+
+/// The tree as the settings file says it: absolute, and one line of UTF-8.
+fn tree_text(tree: &Path) -> Result<String> {
+    let abs = std::fs::canonicalize(tree).map_err(|e| Error::io(tree, e))?;
+    let store = std::env::var_os("HOME").map(|h| Path::new(&h).join("glaciersync-store"));
+    if store.as_deref().is_some_and(|s| s.starts_with(&abs)) {
+        return Err(Error::Usage(format!(
+            "init {}: this tree holds the sample's store (~/glaciersync-store): name a tree \
+             below it (`glaciersync init ~/Pictures`)",
+            abs.display()
+        )));
+    }
+    match abs.to_str() {
+        Some(s) if !s.contains(['\n', '\r']) && s.trim() == s => Ok(s.to_string()),
+        _ => Err(Error::Usage(format!(
+            "init {}: this path cannot be written in the settings file as it is: write it \
+             there yourself (key `path`)",
+            abs.display()
+        ))),
+    }
+}
+
+/// `init`: writes a commented sample settings file at `path` (never overwrites) whose profile
+/// backs up `tree` (default: `~/Documents` when it exists, else the current directory).
+pub fn init(path: &Path, tree: Option<&Path>) -> Result<InitReport> {
+    let tree = match tree {
+        Some(t) => t.to_path_buf(),
+        None => default_tree()?,
+    };
+    let text = tree_text(&tree)?;
+    crate::settings::write_sample_text(path, &crate::settings::sample_for(&text))?;
     Ok(InitReport {
         written: path.display().to_string(),
+        tree: text,
     })
 }
 
@@ -45,15 +112,47 @@ mod tests {
     fn init_says_what_to_do_next() {
         let r = InitReport {
             written: "/home/me/settings.ini".into(),
+            tree: "/home/me/Pictures".into(),
         };
         assert_eq!(
             r.to_string(),
-            "wrote a sample settings file to /home/me/settings.ini: edit it, then run `glaciersync sync`"
+            "wrote a sample settings file to /home/me/settings.ini backing up /home/me/Pictures \
+             to ~/glaciersync-store: edit it, then run `glaciersync sync`"
         );
         assert_eq!(
             r.json(),
-            serde_json::json!({"written": "/home/me/settings.ini"})
+            serde_json::json!({"written": "/home/me/settings.ini", "tree": "/home/me/Pictures"})
         );
         assert_eq!(r.exit(), Exit::Ok);
+    }
+
+    #[test]
+    fn the_argument_is_a_tree_or_an_ini_file() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(init_arg(d.path()).unwrap(), InitArg::Tree(_)));
+        let ini = d.path().join("conf/new.ini");
+        assert!(matches!(init_arg(&ini).unwrap(), InitArg::SettingsFile(_)));
+        let err = init_arg(&d.path().join("missing")).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn the_sample_backs_up_the_tree_named() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("Pictures");
+        std::fs::create_dir(&tree).unwrap();
+        let file = d.path().join("s.ini");
+        let r = init(&file, Some(&tree)).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let want = format!(
+            "path = {}\n",
+            std::fs::canonicalize(&tree).unwrap().display()
+        );
+        assert!(text.contains(&want), "{text}");
+        assert_eq!(
+            r.tree,
+            std::fs::canonicalize(&tree).unwrap().display().to_string()
+        );
+        assert!(crate::settings::parse(&text, &file).is_ok());
     }
 }

@@ -9,7 +9,7 @@ mod recover;
 mod verify;
 
 pub use crate::report::{AnyReport, Channel, Exit, Report};
-pub use init::{InitReport, init};
+pub use init::{InitArg, InitReport, init, init_arg};
 pub use inspect::{LsEntry, LsReport, StatusReport, ls, status};
 pub use prune::{PruneOutcome, dead_but_held, prune, prune_options};
 pub use recover::{RecoverReport, RecoverState, recover};
@@ -91,9 +91,9 @@ pub struct ProfileLock {
 
 /// Takes the profile's lock or says who holds it.
 pub fn lock(p: &Profile) -> Result<ProfileLock> {
-    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    crate::private::create_dir(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
     let path = p.database_dir.join(format!("{}.lock", p.name));
-    let file = File::options()
+    let file = crate::private::file_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -223,6 +223,7 @@ pub fn restore(
     max_cost: Option<f64>,
     progress: &Progress,
 ) -> Result<RestoreOutcome> {
+    crate::restore::check_target(&args.to).map_err(Error::Usage)?;
     let _lock = lock(p)?;
     // A database of the 2013 script: adopted (a dry run plans on it in memory).
     let adopted = match args.dry_run {

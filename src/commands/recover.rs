@@ -3,7 +3,7 @@
 //! needed), verifies its hash and integrity, and puts it in place. Progress across runs is
 //! kept in `<database_dir>/<profile>.recover.json`, since there is no catalog to keep it in.
 
-use crate::backend::{Backend, ListOutcome, ObjectKind, Tier, WarmState};
+use crate::backend::{Backend, ByteRange, ListOutcome, ObjectKind, Tier, WarmState};
 use crate::catalog::{ArchiveKind, Catalog, NewArchive};
 use crate::error::{Error, Result};
 use crate::hash::tree_hash_reader;
@@ -71,6 +71,9 @@ struct State {
     catalog_id: Option<String>,
     catalog_hash: Option<String>,
     catalog_time: Option<i64>,
+    /// The copy's size as listed, so its download is a range that a retry can continue.
+    #[serde(default)]
+    catalog_size: Option<u64>,
     warm_ticket: Option<String>,
 }
 
@@ -193,6 +196,7 @@ fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Re
     state.catalog_id = Some(newest.id.clone());
     state.catalog_hash = newest.tree_hash.map(|h| h.to_hex());
     state.catalog_time = newest.created;
+    state.catalog_size = Some(newest.size);
     state.list_ticket = None;
     save(p, state)?;
     Ok(Step::Ready(newest.id))
@@ -228,7 +232,7 @@ fn install(
     ticket: Option<&str>,
     report: &mut RecoverReport,
 ) -> Result<()> {
-    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    crate::private::create_dir(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
     let tmp = p.database_dir.join(format!("{}.recovering", p.name));
     let cat = match download_and_check(p, backend, state, ticket, &tmp) {
         Ok(c) => c,
@@ -262,8 +266,19 @@ fn download_and_check(
     tmp: &Path,
 ) -> Result<Catalog> {
     let id = state.catalog_id.as_deref().expect("found before");
-    let mut f = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
-    let size = backend.get(id, None, ticket, &mut f)?;
+    let mut f = crate::private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(|e| Error::io(tmp, e))?;
+    // With the size known the download is a byte range, which the retry layer continues at the
+    // byte where a broken one stopped (a whole-object get it could only start over).
+    let range = state
+        .catalog_size
+        .filter(|&n| n > 0)
+        .map(|end| ByteRange { start: 0, end });
+    let size = backend.get(id, range, ticket, &mut f)?;
     f.sync_all().map_err(|e| Error::io(tmp, e))?;
     drop(f);
     let f = std::fs::File::open(tmp).map_err(|e| Error::io(tmp, e))?;

@@ -14,11 +14,15 @@ use std::path::{Path, PathBuf};
 /// What became of one member: restored to all its destinations, or why not.
 pub(super) type MemberResult = std::result::Result<(), String>;
 
-/// Where a destination's bytes go until they are verified.
+/// Where a destination's bytes go until they are verified: a short hidden name in the same
+/// directory (so the rename is atomic), never longer than any final name can be, since a name
+/// of NAME_MAX bytes must restore too. It is derived from the final name, so a restore that
+/// was killed and runs again writes over its own leftover instead of leaving it behind.
 pub(super) fn partial_name(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".glaciersync-partial");
-    dest.with_file_name(name)
+    use std::os::unix::ffi::OsStrExt;
+    let name = dest.file_name().unwrap_or_default();
+    let digest = crate::hash::sha256(name.as_bytes()).to_hex();
+    dest.with_file_name(format!(".glaciersync-partial-{}", &digest[..16]))
 }
 
 /// Downloads one archive's span into its members. Returns one result per member, in order.
@@ -37,6 +41,7 @@ pub(super) fn download(
         next: 0,
         cur: None,
         done: Vec::new(),
+        write_error: None,
     };
     let got = if archive.span.is_empty() {
         Ok(0)
@@ -47,7 +52,10 @@ pub(super) fn download(
     if let Some((_, tmp, _)) = demux.cur.take() {
         let _ = fs::remove_file(tmp);
     }
+    // A write that failed (a full disk, say) is what broke the download off: name it, not the
+    // download it interrupted.
     let failure = match (&got, &flushed) {
+        _ if demux.write_error.is_some() => demux.write_error.take().unwrap_or_default(),
         (Err(e), _) => e.to_string(),
         (_, Err(e)) => e.to_string(),
         _ => "download ended before this file's data".to_string(),
@@ -68,6 +76,8 @@ struct Demux<'a> {
     next: usize,
     cur: Option<(File, PathBuf, TreeHasher)>,
     done: Vec<(usize, MemberResult)>,
+    /// The first failed write into a member's file, with the destination it was for.
+    write_error: Option<String>,
 }
 
 impl Demux<'_> {
@@ -99,8 +109,12 @@ impl Demux<'_> {
             // fsync per file: a restore interrupted by a crash is simply run again, and files
             // already in place are verified by hash and kept.
             let first = &m.dests[0];
-            file.set_permissions(fs::Permissions::from_mode(first.mode & 0o7777))
-                .and_then(|()| file.set_modified(system_time(first.mtime_ns)))
+            // Holes skipped at the end still count: the length is the recorded size.
+            file.set_len(m.size)
+                .and_then(|()| {
+                    file.set_permissions(fs::Permissions::from_mode(first.mode & 0o7777))
+                        .and_then(|()| file.set_modified(system_time(first.mtime_ns)))
+                })
                 .map_err(|e| e.to_string())?;
             drop(file);
             place(self.to, self.dirs, &tmp, m)
@@ -133,7 +147,10 @@ impl Demux<'_> {
         let end = m.offset + m.size;
         let take = ((end - self.pos) as usize).min(rest.len());
         let (file, _, hasher) = self.cur.as_mut().expect("open");
-        file.write_all(&rest[..take])?;
+        if let Err(e) = write_sparse(file, self.pos - m.offset, &rest[..take]) {
+            self.write_error = Some(format!("writing {}: {e}", m.dests[0].path.display()));
+            return Err(e);
+        }
         hasher.update(&rest[..take]);
         self.pos += take as u64;
         if self.pos == end {
@@ -143,6 +160,39 @@ impl Demux<'_> {
         }
         Ok(take)
     }
+}
+
+/// Blocks of this size that hold only zeros are not written but skipped over, so a sparse
+/// file comes back sparse (the file system's block size, as `cp --sparse` and restic use).
+const SPARSE_BLOCK: u64 = 4096;
+
+/// Writes `data`, which belongs at `at` in the file (the file's position is there), seeking
+/// over whole aligned blocks of zeros instead of writing them.
+fn write_sparse(file: &mut File, at: u64, data: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut off = 0usize;
+    let mut pos = at;
+    while off < data.len() {
+        let to_boundary = (SPARSE_BLOCK - pos % SPARSE_BLOCK) as usize;
+        let piece = &data[off..off + to_boundary.min(data.len() - off)];
+        if piece.len() as u64 == SPARSE_BLOCK && is_zero(piece) {
+            file.seek(SeekFrom::Current(SPARSE_BLOCK as i64))?;
+        } else {
+            file.write_all(piece)?;
+        }
+        off += piece.len();
+        pos += piece.len() as u64;
+    }
+    Ok(())
+}
+
+fn is_zero(b: &[u8]) -> bool {
+    let words = b.chunks_exact(16);
+    let tail = words.remainder();
+    words
+        .map(|w| u128::from_ne_bytes(w.try_into().expect("16 bytes")))
+        .all(|w| w == 0)
+        && tail.iter().all(|&x| x == 0)
 }
 
 /// Moves a verified temp file into place and copies it to the other destinations.
@@ -193,5 +243,42 @@ impl Write for Demux<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.settle_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_names_are_short_stable_and_beside_the_file() {
+        let long = format!("/to/path/{}", "n".repeat(255));
+        let p = partial_name(Path::new(&long));
+        assert_eq!(p.parent(), Some(Path::new("/to/path")));
+        assert!(p.file_name().unwrap().len() <= 40, "{p:?}");
+        assert_eq!(
+            p,
+            partial_name(Path::new(&long)),
+            "a rerun finds its leftover"
+        );
+        assert_ne!(p, partial_name(Path::new("/to/path/other")));
+    }
+
+    #[test]
+    fn zero_blocks_are_skipped_and_the_rest_written() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        let mut data = vec![0u8; 5 * SPARSE_BLOCK as usize];
+        data[SPARSE_BLOCK as usize + 7] = 1;
+        let mut f = File::create(&path).unwrap();
+        // Written from an unaligned start, in two pieces.
+        f.write_all(&[9u8; 100]).unwrap();
+        write_sparse(&mut f, 100, &data[..3000]).unwrap();
+        write_sparse(&mut f, 3100, &data[3000..]).unwrap();
+        f.set_len(100 + data.len() as u64).unwrap();
+        drop(f);
+        let back = fs::read(&path).unwrap();
+        assert_eq!(&back[..100], &[9u8; 100]);
+        assert!(back[100..] == data[..]);
     }
 }

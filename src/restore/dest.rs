@@ -36,6 +36,42 @@ pub fn safe_dest(to: &Path, tree: &str, rel: &[u8]) -> std::result::Result<PathB
     Ok(to.join(tree).join(rel_path))
 }
 
+/// Checks the restore's target before anything else happens: it, or the nearest part of it
+/// that exists, must be a directory (following symlinks, as `cd` does).
+pub fn check_target(to: &Path) -> std::result::Result<(), String> {
+    let mut cur = Some(to);
+    while let Some(p) = cur.filter(|p| !p.as_os_str().is_empty()) {
+        match fs::metadata(p) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) if p == to => {
+                return Err(format!(
+                    "restore --to {}: it exists and is not a directory: name a directory \
+                     (created when missing)",
+                    to.display()
+                ));
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "restore --to {}: {} is not a directory: name a directory (created when \
+                     missing)",
+                    to.display(),
+                    p.display()
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => cur = p.parent(),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                return Err(format!(
+                    "restore --to {}: a part of it is not a directory: name a directory \
+                     (created when missing)",
+                    to.display()
+                ));
+            }
+            Err(e) => return Err(format!("restore --to {}: {e}", to.display())),
+        }
+    }
+    Ok(())
+}
+
 /// Creates the directories from `to` down to `dir`, refusing to pass through a symlink.
 pub(super) fn make_dirs(to: &Path, dir: &Path) -> io::Result<()> {
     let rel = dir
@@ -157,6 +193,19 @@ mod tests {
         for bad_tree in ["..", "", "a/b", "/"] {
             assert!(safe_dest(to, bad_tree, b"x").is_err(), "{bad_tree}");
         }
+    }
+
+    #[test]
+    fn a_target_that_is_a_file_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let err = check_target(&file).unwrap_err();
+        assert!(err.contains("is not a directory"), "{err}");
+        assert!(check_target(&file.join("below")).is_err());
+        assert!(check_target(d.path()).is_ok());
+        assert!(check_target(&d.path().join("new/sub")).is_ok());
+        assert!(check_target(Path::new("relative-missing")).is_ok());
     }
 
     #[test]

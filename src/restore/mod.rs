@@ -25,7 +25,7 @@ mod plan;
 #[cfg(test)]
 mod tests;
 
-pub use dest::safe_dest;
+pub use dest::{check_target, safe_dest};
 pub use execute::execute;
 pub use legacy::LegacyRead;
 pub use plan::{ArchivePlan, Dest, Link, Member, PlanTotals, Requested, RestorePlan, Thaw, plan};

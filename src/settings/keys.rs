@@ -15,6 +15,10 @@ pub(super) const GLOBAL_KEYS: &[&str] = &[
     "endpoint_url",
     "database_dir",
     "concurrency",
+    "connect_timeout",
+    "read_timeout",
+    "stall_timeout",
+    "request_timeout",
     "backend",
     "storage_class",
     "archive_byte_size_threshold",
@@ -106,9 +110,8 @@ fn unknown_key_message(key: &str, section: &str) -> String {
         .min();
     match best {
         Some((d, k)) if d <= 2 => msg.push_str(&format!(": did you mean `{k}`?")),
-        _ => {
-            msg.push_str(": remove it (`glaciersync init FILE` writes a sample listing every key)")
-        }
+        _ => msg
+            .push_str(": remove it (`glaciersync -c FILE init` writes a sample listing every key)"),
     }
     msg
 }

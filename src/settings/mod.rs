@@ -36,7 +36,7 @@ mod trees;
 mod values;
 
 pub use lifecycle::{DEFAULT_KEEP_CATALOG_COPIES, Lifecycle};
-pub use sample::SAMPLE;
+pub use sample::{SAMPLE, sample_for};
 
 use crate::backend::aws::AwsOptions;
 use crate::error::{Error, Result};
@@ -190,6 +190,11 @@ pub fn default_path() -> PathBuf {
 /// Writes [`SAMPLE`] to `path`, creating parent directories; never overwrites anything.
 /// On Unix the file is created readable by its owner only (it may come to hold credentials).
 pub fn write_sample(path: &Path) -> Result<()> {
+    write_sample_text(path, SAMPLE)
+}
+
+/// [`write_sample`] with another text (the sample for another tree).
+pub fn write_sample_text(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
@@ -208,13 +213,13 @@ pub fn write_sample(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Error::Usage(format!(
                 "{} already exists: not overwriting it (edit it, or name another file: \
-                 `glaciersync init FILE`)",
+                 `glaciersync -c FILE init`)",
                 path.display()
             )));
         }
         Err(e) => return Err(Error::io(path, e)),
     };
-    if let Err(e) = f.write_all(SAMPLE.as_bytes()).and_then(|()| f.sync_all()) {
+    if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
         drop(f);
         let _ = std::fs::remove_file(path);
         return Err(Error::io(path, e));
@@ -244,7 +249,7 @@ fn parse_with(text: &str, file: &Path, env: Env<'_>) -> Result<Settings> {
         return Err(ctx.err(
             0,
             "no profile: add a section such as [documents] with `path` and a backend \
-             (`glaciersync init FILE` writes a sample)",
+             (`glaciersync -c FILE init` writes a sample)",
         ));
     }
     Ok(Settings {

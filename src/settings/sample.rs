@@ -36,6 +36,18 @@ pub const SAMPLE: &str = r##"# glaciersync settings
 # Uploads and downloads in flight, 1 to 64. Default: 4
 # concurrency = 4
 
+# Bounded waits for S3 and Glacier (seconds, or with s, m, h). A request that times out
+# is tried again a few times, then the command stops with one line naming the endpoint.
+# Opening a connection. Default: 10s
+# connect_timeout = 10s
+# From sending a request to the first byte of its answer; an upload gets the time its
+# body takes at 32 KiB/s on top. Default: 60s
+# read_timeout = 60s
+# An upload or download that moves no bytes for this long is broken off. Default: 30s
+# stall_timeout = 30s
+# One request from start to end, whatever it does. Default: 1h
+# request_timeout = 1h
+
 # Also accepted here, as defaults for every profile: backend, bucket, storage_class,
 # archive_byte_size_threshold, part_size, exclude (described below).
 
@@ -115,3 +127,8 @@ exclude =
 # path = ~/Archive
 # part_size = 128MiB
 "##;
+
+/// [`SAMPLE`] with `tree` as the `[documents]` profile's tree (`init TREE`).
+pub fn sample_for(tree: &str) -> String {
+    SAMPLE.replacen("path = ~/Documents", &format!("path = {tree}"), 1)
+}

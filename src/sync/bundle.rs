@@ -86,7 +86,11 @@ impl<R: Read> Read for Exact<R> {
 impl BundleWriter {
     /// Starts a bundle at `path` (truncating any file there).
     pub fn create(path: &Path) -> io::Result<BundleWriter> {
-        let file = File::create(path)?;
+        let file = crate::private::file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         Ok(BundleWriter {
             builder: tar::Builder::new(Hashing {
                 out: BufWriter::with_capacity(1 << 20, file),

@@ -17,7 +17,7 @@ pub fn backup_catalog(
     backend: &dyn Backend,
     catalog: &mut Catalog,
 ) -> Result<String> {
-    std::fs::create_dir_all(&opts.staging_dir).map_err(|e| Error::io(&opts.staging_dir, e))?;
+    crate::private::create_dir(&opts.staging_dir).map_err(|e| Error::io(&opts.staging_dir, e))?;
     let copy = opts
         .staging_dir
         .join(format!("catalog-{}.sqlite3", std::process::id()));

@@ -84,7 +84,7 @@ pub fn execute(
     progress: &Progress,
     started: Instant,
 ) -> Result<SyncReport> {
-    std::fs::create_dir_all(&opts.staging_dir).map_err(|e| Error::io(&opts.staging_dir, e))?;
+    crate::private::create_dir(&opts.staging_dir).map_err(|e| Error::io(&opts.staging_dir, e))?;
     backend.prepare()?;
     let (snapshot, resumed) = catalog.begin_snapshot(now_secs())?;
     if resumed {

@@ -109,6 +109,14 @@ impl Display for SyncReport {
             bytes(self.uploaded_bytes),
             self.seconds,
         )?;
+        if self.counts.skipped > 0 {
+            // Never a silent skip: -v names each.
+            write!(
+                f,
+                "; {} skipped (sockets, FIFOs or devices: -v names them)",
+                self.counts.skipped
+            )?;
+        }
         if !self.errors.is_empty() {
             write!(f, "; {} errors", self.errors.len())?;
         }

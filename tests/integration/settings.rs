@@ -141,15 +141,16 @@ fn missing_settings_file_says_how_to_make_one() {
 fn init_writes_the_sample_and_never_overwrites() {
     let f = Fixture::new();
     let target = f.p("conf/new.ini");
+    // Its tree is ~/Documents when that exists (HOME is the fixture).
+    std::fs::create_dir_all(f.p("Documents")).unwrap();
+    std::fs::write(f.p("Documents/a.txt"), b"a").unwrap();
     let r = f.run(&["init".as_ref(), target.as_os_str()]);
     r.expect(0);
     let text = std::fs::read_to_string(&target).unwrap();
     assert!(text.starts_with("# glaciersync settings"), "{text}");
     assert!(text.contains("[documents]") && text.contains("archive_byte_size_threshold"));
 
-    // The sample is a working settings file (its trees are under HOME, the fixture).
-    std::fs::create_dir_all(f.p("Documents")).unwrap();
-    std::fs::write(f.p("Documents/a.txt"), b"a").unwrap();
+    // The sample is a working settings file.
     let mut c = std::process::Command::new(BIN);
     f.configure(&mut c);
     c.arg("-c").arg(&target).args(["--json", "sync"]);

@@ -29,6 +29,8 @@ pub(super) fn not_found_as(err: Error, kind: BackendErrorKind, more: &str) -> Er
 pub(super) struct Ctx {
     pub(super) vault: Arc<str>,
     pub(super) region: Arc<str>,
+    /// The endpoint requests go to, named when it does not answer.
+    pub(super) endpoint: Arc<str>,
 }
 
 impl Ctx {
@@ -42,7 +44,7 @@ impl Ctx {
         R: std::fmt::Debug,
     {
         let code = err.code().unwrap_or_default().to_string();
-        let mapped = aws::map_sdk_error(BACKEND, what, err);
+        let mapped = aws::map_sdk_error_at(BACKEND, what, Some(&self.endpoint), err);
         let Error::Backend { kind, message, .. } = mapped else {
             return mapped;
         };

@@ -162,6 +162,7 @@ impl GlacierBackend {
             ctx: Ctx {
                 vault: opts.vault.as_str().into(),
                 region: region.into(),
+                endpoint: aws::endpoint_of(&config, "glacier").into(),
             },
             part_size: opts.part_size,
             limiter: Limiter::new(concurrency),

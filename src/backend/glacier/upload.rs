@@ -9,6 +9,7 @@ use super::errors::not_found_as;
 use super::resume::ActiveUpload;
 use super::{BACKEND, GlacierBackend, MAX_SINGLE_UPLOAD, part_size_for, short};
 use crate::backend::PutMeta;
+use crate::backend::aws;
 use crate::backend::multipart::{self, Multipart, PartsJob, Source};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, MIB, TreeHasher};
@@ -81,6 +82,7 @@ impl GlacierBackend {
             .checksum(meta.tree_hash.to_hex())
             .body(ByteStream::from(data))
             .customize()
+            .config_override(upload_override(&self.client, meta.size))
             .mutate_request(move |req| {
                 req.headers_mut()
                     .insert("x-amz-content-sha256", sha.clone());
@@ -223,6 +225,7 @@ impl Multipart for Upload<'_> {
             .checksum(d.tree_hash.to_hex())
             .body(ByteStream::from(data))
             .customize()
+            .config_override(upload_override(&self.backend.client, end + 1 - offset))
             .mutate_request(move |req| {
                 req.headers_mut()
                     .insert("x-amz-content-sha256", sha.clone());
@@ -272,4 +275,10 @@ impl Multipart for Upload<'_> {
             ));
         }
     }
+}
+
+/// A request carrying `len` bytes of body gets time to send them (see [`aws::upload_timeouts`]).
+fn upload_override(client: &aws_sdk_glacier::Client, len: u64) -> aws_sdk_glacier::config::Builder {
+    aws_sdk_glacier::config::Builder::new()
+        .timeout_config(aws::upload_timeouts(client.config().timeout_config(), len))
 }

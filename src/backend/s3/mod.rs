@@ -134,6 +134,8 @@ pub struct S3Backend {
     limiter: Arc<Limiter>,
     stats: Arc<Mutex<S3Stats>>,
     stop_after_parts: StopAfterParts,
+    /// The endpoint requests go to, named when it does not answer.
+    endpoint: String,
 }
 
 impl S3Backend {
@@ -183,6 +185,7 @@ impl S3Backend {
             limiter: Limiter::new(concurrency),
             stats: Arc::new(Mutex::new(S3Stats::default())),
             stop_after_parts: StopAfterParts::off(),
+            endpoint: aws::endpoint_of(&ctx.config, "s3"),
         })
     }
 
@@ -230,7 +233,12 @@ impl S3Backend {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        aws::map_sdk_error(NAME, &format!("{action} {}", self.url(key)), e)
+        aws::map_sdk_error_at(
+            NAME,
+            &format!("{action} {}", self.url(key)),
+            Some(&self.endpoint),
+            e,
+        )
     }
 
     fn class_for(&self, kind: ObjectKind) -> &str {
@@ -294,7 +302,7 @@ impl S3Backend {
                 ),
             ));
         }
-        let err = aws::map_sdk_error(NAME, "HeadBucket", e);
+        let err = aws::map_sdk_error_at(NAME, "HeadBucket", Some(&self.endpoint), e);
         let kind = err.backend_kind().unwrap_or(BackendErrorKind::Permanent);
         let advice = match kind {
             BackendErrorKind::Auth => {

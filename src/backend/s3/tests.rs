@@ -116,6 +116,7 @@ fn offline(storage_class: &str) -> Result<S3Backend> {
             access_key: Some("AKIDEXAMPLE".into()),
             secret_key: Some("SecretNeverShown".into()),
             profile: None,
+            ..Default::default()
         },
         bucket: "b".into(),
         prefix: "pictures".into(),

@@ -76,6 +76,7 @@ impl S3Backend {
             .if_none_match("*")
             .body(ByteStream::from(data))
             .customize()
+            .config_override(upload_override(&self.client, meta.size))
             .interceptor(PayloadHash(sha.to_hex()))
             .send()
             .await;
@@ -241,6 +242,7 @@ impl Multipart for Upload<'_> {
         let b = self.backend;
         let number = part_number(index);
         let what = format!("uploading part {number} of {}", b.url(self.key));
+        let len = data.len() as u64;
         let request = b
             .client
             .upload_part()
@@ -253,6 +255,7 @@ impl Multipart for Upload<'_> {
             .checksum_sha256(&d.checksum)
             .body(ByteStream::from(data))
             .customize()
+            .config_override(upload_override(&b.client, len))
             .interceptor(PayloadHash(d.sha256.to_hex()))
             .send();
         let stats = Arc::clone(&b.stats);
@@ -338,4 +341,10 @@ impl Upload<'_> {
             _ => Err(err),
         }
     }
+}
+
+/// A request carrying `len` bytes of body gets time to send them (see [`aws::upload_timeouts`]).
+fn upload_override(client: &aws_sdk_s3::Client, len: u64) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new()
+        .timeout_config(aws::upload_timeouts(client.config().timeout_config(), len))
 }

@@ -1,0 +1,201 @@
+//! Signals mid-sync (one line, exit 128 + the signal, then a rerun finishes the job), a full
+//! disk on restore, a restore target that is a file, a first run with `init`, and private
+//! catalog files.
+
+use super::helpers::*;
+use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Enough work that a sync takes a moment: 1,500 small files and two of 4 MiB.
+fn busy_fixture() -> Fixture {
+    let f = fixture();
+    let mut rng = Rng::new(11);
+    for i in 0..1500 {
+        let n = rng.range(100, 3000) as usize;
+        f.write(format!("src/many/{:02}/{i}.txt", i % 30), &rng.bytes(n));
+    }
+    for i in 0..2 {
+        f.write(format!("src2/big{i}.bin"), &rng.bytes(4 << 20));
+    }
+    f
+}
+
+/// Sends `signal` to syncs until one is caught in the middle; checks its exit and line, then
+/// that a rerun finishes and nothing is lost.
+fn interrupted(signal: &str, number: i32) {
+    let f = busy_fixture();
+    let mut delay = 150;
+    let run = loop {
+        let child = f
+            .command(&["sync"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let pid = child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let r = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        if sent.success() && r.code != 0 {
+            break r;
+        }
+        // It finished first: start again from nothing, and signal sooner.
+        assert!(delay > 10, "no sync was caught in the middle");
+        delay /= 2;
+        let _ = std::fs::remove_dir_all(f.p("db"));
+        let _ = std::fs::remove_dir_all(f.p("store"));
+    };
+    one_line(&run, 128 + number, &["interrupted", signal, "again"]);
+    nothing_lost(&f);
+}
+
+#[test]
+fn sigint_mid_sync_then_a_rerun() {
+    interrupted("INT", 2);
+}
+
+#[test]
+fn sigterm_mid_sync_then_a_rerun() {
+    interrupted("TERM", 15);
+}
+
+/// A restore into a 1 MiB tmpfs (mounted here as root): the file that does not fit is named
+/// (exit 1), no partial file is left, the rest is restored, and a restore with room completes.
+#[test]
+fn a_full_disk_on_restore() {
+    let f = fixture();
+    f.sync();
+    let tiny = f.p("tiny");
+    std::fs::create_dir(&tiny).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&tiny)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(!is_root(), "mount works as root");
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let r = f.restore(&tiny.join("out"), &[]);
+    let listing = entries_under(&tiny);
+    let _ = std::process::Command::new("umount").arg(&tiny).status();
+    let line = one_line(&r, 1, &["path/large.bin", "No space left"]);
+    assert!(
+        line.contains("writing"),
+        "names the write, not the read: {line}"
+    );
+    assert!(
+        !listing
+            .iter()
+            .any(|p| p.to_string_lossy().contains("partial")),
+        "{listing:?}"
+    );
+    assert!(
+        listing.iter().any(|p| p.ends_with("dir/4.txt")),
+        "{listing:?}"
+    );
+    nothing_lost(&f);
+}
+
+#[test]
+fn restore_to_an_existing_file() {
+    let f = fixture();
+    f.sync();
+    let target = f.write("a-file", b"mine\n");
+    let r = f.restore(&target, &[]);
+    one_line(&r, 2, &["a-file", "not a directory"]);
+    assert_eq!(std::fs::read(&target).unwrap(), b"mine\n");
+    nothing_lost(&f);
+}
+
+#[test]
+fn restore_to_a_path_below_a_file() {
+    let f = fixture();
+    f.sync();
+    let file = f.write("a-file", b"mine\n");
+    one_line(
+        &f.restore(&file.join("below"), &[]),
+        2,
+        &["not a directory"],
+    );
+    nothing_lost(&f);
+}
+
+/// `glaciersync init TREE` then `sync`, with the default settings file.
+#[test]
+fn a_first_run_with_init_naming_the_tree() {
+    let f = fixture();
+    let pictures = f
+        .write("Pictures/cat.jpg", b"meow")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut c = std::process::Command::new(BIN);
+    f.configure(&mut c);
+    c.arg("init").arg(&pictures);
+    let r = run_command(c);
+    r.expect(0);
+    assert!(
+        format!("{}{}", r.stdout(), r.stderr).contains("Pictures"),
+        "{r:?}"
+    );
+    let mut c = std::process::Command::new(BIN);
+    f.configure(&mut c);
+    c.args(["--json", "sync"]);
+    let r = run_command(c);
+    r.expect(0);
+    assert_eq!(r.profile()["new"], 1, "{}", r.stdout());
+}
+
+/// Without `~/Documents`, `init` backs up the current directory, and `sync` works.
+#[test]
+fn a_first_run_without_documents() {
+    let f = fixture();
+    let here = f.p("work");
+    std::fs::create_dir(&here).unwrap();
+    std::fs::write(here.join("notes.txt"), b"notes").unwrap();
+    for args in [&["init"][..], &["sync"]] {
+        let mut c = std::process::Command::new(BIN);
+        f.configure(&mut c);
+        c.current_dir(&here).args(args);
+        run_command(c).expect(0);
+    }
+}
+
+#[test]
+fn init_naming_no_directory() {
+    let f = fixture();
+    let mut c = std::process::Command::new(BIN);
+    f.configure(&mut c);
+    c.args(["init", "no-such-dir"]);
+    one_line(&run_command(c), 2, &["no-such-dir", "not a directory"]);
+    assert!(!f.p(".config/glaciersync/settings.ini").exists());
+}
+
+/// Catalogs hold every file name: their directory is 0700, they and their lock are 0600.
+#[test]
+fn catalogs_are_private() {
+    let f = fixture();
+    f.sync();
+    let mode = |p: &str| std::fs::metadata(f.p(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("db"), 0o700);
+    assert_eq!(mode("db/docs.sqlite3"), 0o600);
+    assert_eq!(mode("db/docs.lock"), 0o600);
+    for entry in entries_under(&f.p("db")) {
+        let m = std::fs::metadata(&entry).unwrap();
+        let bits = m.permissions().mode() & 0o077;
+        assert_eq!(bits, 0, "{} is open to others", entry.display());
+    }
+    nothing_lost(&f);
+}
