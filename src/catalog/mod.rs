@@ -11,6 +11,7 @@ mod check;
 mod legacy;
 mod meta;
 mod migrations;
+pub use migrations::MIGRATIONS;
 mod prune;
 mod retrievals;
 mod snapshots;
