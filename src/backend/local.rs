@@ -217,9 +217,10 @@ impl Backend for LocalBackend {
                     let parsed = parse_object_key(&id);
                     out.push(ObjectInfo {
                         size: meta.len(),
-                        kind: parsed.map(|p| p.0),
-                        tree_hash: parsed.map(|p| p.1),
-                        created: parsed.and_then(|p| p.2),
+                        kind: parsed.map(|p| p.kind),
+                        tree_hash: parsed.map(|p| p.tree_hash),
+                        created: parsed.and_then(|p| p.created),
+                        age_header: parsed.and_then(|p| p.age_header),
                         id,
                     });
                 }

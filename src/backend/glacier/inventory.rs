@@ -51,6 +51,7 @@ pub(super) fn parse_inventory(body: &[u8]) -> Result<Vec<ObjectInfo>> {
                 size: a.size,
                 kind: ours.as_ref().map(|d| d.kind),
                 tree_hash: ours.as_ref().map(|d| d.tree_hash),
+                age_header: ours.as_ref().and_then(|d| d.age_header),
                 created: ours.and_then(|d| d.time),
             }
         })

@@ -182,6 +182,7 @@ impl GlacierBackend {
             size: 0,
             profile: profile.to_string(),
             created: 0,
+            age_header: None,
         };
         self.cleanup_profile = parse_description(&description(&meta)).map(|d| d.profile);
         self

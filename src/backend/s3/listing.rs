@@ -31,9 +31,10 @@ impl S3Backend {
                 items.push(ObjectInfo {
                     id: id.to_string(),
                     size: o.size().unwrap_or(0).max(0) as u64,
-                    kind: parsed.map(|p| p.0),
-                    tree_hash: parsed.map(|p| p.1),
-                    created: parsed.and_then(|p| p.2),
+                    kind: parsed.map(|p| p.kind),
+                    tree_hash: parsed.map(|p| p.tree_hash),
+                    created: parsed.and_then(|p| p.created),
+                    age_header: parsed.and_then(|p| p.age_header),
                 });
             }
             token = out.next_continuation_token().map(str::to_string);
