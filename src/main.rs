@@ -48,6 +48,9 @@ enum Command {
         /// Print the plan (counts, bytes, archives, requests, estimated cost); change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Store new objects unencrypted although earlier ones are age-encrypted
+        #[arg(long)]
+        allow_plaintext: bool,
     },
     /// Files, versions, bytes stored, archives, last sync, pending retrievals, estimated cost
     Status,
@@ -75,7 +78,12 @@ enum Command {
         remote: bool,
     },
     /// Write a commented sample settings file (never overwrites)
-    Init { file: Option<PathBuf> },
+    Init {
+        file: Option<PathBuf>,
+        /// Also write a new age identity (mode 0600) and encrypt to it
+        #[arg(long)]
+        age: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -139,9 +147,9 @@ fn fail(cli: &Cli, e: &Error) -> Exit {
 }
 
 /// `init` works on no profile: its report is the whole document.
-fn init(cli: &Cli, file: Option<&Path>) -> Exit {
+fn init(cli: &Cli, file: Option<&Path>, age: bool) -> Exit {
     let path = file.map_or_else(|| config_path(cli), Path::to_path_buf);
-    match commands::init(&path) {
+    match commands::init(&path, age) {
         Ok(r) => {
             r.print();
             if cli.json {
@@ -154,8 +162,8 @@ fn init(cli: &Cli, file: Option<&Path>) -> Exit {
 }
 
 fn run(cli: &Cli) -> Exit {
-    if let Command::Init { file } = &cli.command {
-        return init(cli, file.as_deref());
+    if let Command::Init { file, age } = &cli.command {
+        return init(cli, file.as_deref(), *age);
     }
     let (settings, profiles) = match load(cli) {
         Ok(x) => x,
@@ -195,8 +203,15 @@ fn run_one(
     progress: &Progress,
 ) -> Result<Box<dyn AnyReport>, Error> {
     Ok(match &cli.command {
-        Command::Sync { dry_run } => {
-            Box::new(commands::sync(p, settings_file, *dry_run, progress)?)
+        Command::Sync {
+            dry_run,
+            allow_plaintext,
+        } => {
+            let flags = commands::SyncFlags {
+                dry_run: *dry_run,
+                allow_plaintext: *allow_plaintext,
+            };
+            Box::new(commands::sync(p, settings_file, flags, progress)?)
         }
         Command::Status => Box::new(commands::status(p)?),
         Command::Ls { at, patterns } => {

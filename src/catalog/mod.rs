@@ -8,6 +8,8 @@
 
 mod archives;
 mod check;
+mod encryption;
+pub use encryption::EncryptionStats;
 mod meta;
 mod migrations;
 mod retrievals;

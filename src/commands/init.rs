@@ -10,6 +10,11 @@ use std::path::Path;
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {
     pub written: String,
+    /// `init --age`: the identity file written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl Display for InitReport {
@@ -18,7 +23,15 @@ impl Display for InitReport {
             f,
             "wrote a sample settings file to {}: edit it, then run `glaciersync sync`",
             self.written
-        )
+        )?;
+        if let (Some(id), Some(r)) = (&self.identity, &self.recipient) {
+            write!(
+                f,
+                "\nwrote an age identity to {id}; the settings encrypt to its recipient {r}.\n\n{}",
+                super::age::LOSS_WARNING
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -29,10 +42,19 @@ impl Report for InitReport {
 }
 
 /// `init`: writes a commented sample settings file at `path` (never overwrites).
-pub fn init(path: &Path) -> Result<InitReport> {
-    crate::settings::write_sample(path)?;
+/// With `age`, also an identity file and its recipient in the settings (`init --age`).
+pub fn init(path: &Path, age: bool) -> Result<InitReport> {
+    let (identity, recipient) = if age {
+        let (id, r) = super::age::init_with_age(path)?;
+        (Some(id.display().to_string()), Some(r))
+    } else {
+        crate::settings::write_sample(path)?;
+        (None, None)
+    };
     Ok(InitReport {
         written: path.display().to_string(),
+        identity,
+        recipient,
     })
 }
 
@@ -45,6 +67,8 @@ mod tests {
     fn init_says_what_to_do_next() {
         let r = InitReport {
             written: "/home/me/settings.ini".into(),
+            identity: None,
+            recipient: None,
         };
         assert_eq!(
             r.to_string(),

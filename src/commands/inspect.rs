@@ -97,6 +97,9 @@ pub struct StatusReport {
     pub interrupted_sync: bool,
     pub pending_retrievals: u64,
     pub estimated_monthly_usd: f64,
+    /// Whether new objects are age-encrypted, and how much is stored either way.
+    pub encrypting: bool,
+    pub encryption: crate::catalog::EncryptionStats,
 }
 
 impl Display for StatusReport {
@@ -119,7 +122,29 @@ impl Display for StatusReport {
             },
             self.pending_retrievals,
             self.estimated_monthly_usd
-        )
+        )?;
+        self.fmt_encryption(f)
+    }
+}
+
+impl StatusReport {
+    /// `, age-encrypted (… still plaintext)` when any of it is, or will be.
+    fn fmt_encryption(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.encryption;
+        if !self.encrypting && e.encrypted_archives == 0 {
+            return Ok(());
+        }
+        let state = if self.encrypting { "age-encrypted" } else { "encryption OFF" };
+        write!(f, ", {state}: {} archives encrypted", e.encrypted_archives)?;
+        if e.plaintext_archives > 0 {
+            write!(
+                f,
+                ", {} archives ({}) still plaintext",
+                e.plaintext_archives,
+                crate::units::bytes(e.plaintext_bytes)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -154,6 +179,8 @@ pub fn status(p: &Profile) -> Result<StatusReport> {
         interrupted_sync: snapshots.last().is_some_and(|s| !s.complete),
         pending_retrievals: st.pending_retrievals,
         estimated_monthly_usd: prices.monthly(st.stored_bytes, st.archives),
+        encrypting: p.age.encrypts(),
+        encryption: catalog.encrypted_stats()?,
     })
 }
 
@@ -179,6 +206,8 @@ mod tests {
             interrupted_sync: false,
             pending_retrievals: 0,
             estimated_monthly_usd: 0.004,
+            encrypting: false,
+            encryption: Default::default(),
         };
         assert_eq!(
             r.to_string(),
@@ -190,6 +219,15 @@ mod tests {
             r.to_string().contains(
                 "last sync never (a later sync was interrupted: run sync to finish it), 0 pending"
             ),
+            "{r}"
+        );
+        r.encrypting = true;
+        r.encryption.encrypted_archives = 2;
+        r.encryption.plaintext_archives = 1;
+        r.encryption.plaintext_bytes = 3 << 20;
+        assert!(
+            r.to_string()
+                .ends_with("age-encrypted: 2 archives encrypted, 1 archives (3 MiB) still plaintext"),
             "{r}"
         );
         assert_eq!(r.channel(), Channel::Stdout);

@@ -21,6 +21,9 @@ pub(super) const GLOBAL_KEYS: &[&str] = &[
     "part_size",
     "exclude",
     "bucket",
+    "age_recipients",
+    "age_recipients_file",
+    "age_identity_file",
 ];
 
 /// Keys allowed only in profile sections (besides `path2`, `path3`, …).

@@ -21,6 +21,7 @@
 //! in `aws`, the trees in `trees`), reading values through `context`, with the rules of
 //! `values` and the lookups of `env`; `sample` holds the text `glaciersync init` writes.
 
+mod age;
 mod aws;
 mod backend;
 mod context;
@@ -34,6 +35,7 @@ mod tests;
 mod trees;
 mod values;
 
+pub use age::AgeSettings;
 pub use sample::SAMPLE;
 
 use crate::backend::aws::AwsOptions;
@@ -94,6 +96,8 @@ pub struct Profile {
     pub exclude: Vec<String>,
     /// Multipart part size in bytes, valid for the backend.
     pub part_size: u64,
+    /// Encryption (`age_recipients`, `age_recipients_file`, `age_identity_file`).
+    pub age: AgeSettings,
 }
 
 /// A tree to back up.
@@ -186,6 +190,11 @@ pub fn default_path() -> PathBuf {
 /// Writes [`SAMPLE`] to `path`, creating parent directories; never overwrites anything.
 /// On Unix the file is created readable by its owner only (it may come to hold credentials).
 pub fn write_sample(path: &Path) -> Result<()> {
+    write_sample_text(path, SAMPLE)
+}
+
+/// Writes `text` as [`write_sample`] writes the sample.
+pub fn write_sample_text(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
@@ -210,7 +219,7 @@ pub fn write_sample(path: &Path) -> Result<()> {
         }
         Err(e) => return Err(Error::io(path, e)),
     };
-    if let Err(e) = f.write_all(SAMPLE.as_bytes()).and_then(|()| f.sync_all()) {
+    if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
         drop(f);
         let _ = std::fs::remove_file(path);
         return Err(Error::io(path, e));

@@ -37,6 +37,7 @@ pub(super) fn build_profile(
     let exclude = exclude(&scope)?;
     let trees = trees(&scope)?;
     let backend = backend_settings(&scope, choice, storage_class)?;
+    let age = super::age::age_settings(&scope)?;
     check_part_size(&scope, &backend, part_size)?;
     Ok(Profile {
         name: sec.name.clone(),
@@ -49,6 +50,7 @@ pub(super) fn build_profile(
         archive_byte_size_threshold,
         exclude,
         part_size,
+        age,
     })
 }
 

@@ -3,6 +3,7 @@
 //! back exactly what an unencrypted profile stores (a tar bundle, a file's bytes, a SQLite
 //! catalog copy).
 //!
+//! - **Plaintext.** Without recipients it stores plaintext, as the wrapped backend does.
 //! - **Write-only.** Writing needs only the recipients (public keys); reading an encrypted
 //!   object needs an identity. Without one, reads fail with one line naming
 //!   `age_identity_file`.
@@ -68,11 +69,6 @@ impl<B: Backend> Crypt<B> {
         if let Some(s) = seal::find_staged(&self.staging, meta) {
             return Ok(s);
         }
-        if self.keys.recipients.is_empty() {
-            return Err(Error::Usage(
-                "storing needs `age_recipients` or `age_recipients_file`".into(),
-            ));
-        }
         seal::seal(&self.keys.recipients, meta, source, &self.staging)
     }
 
@@ -101,6 +97,9 @@ impl<B: Backend> Backend for Crypt<B> {
     }
 
     fn describe(&self) -> String {
+        if self.keys.recipients.is_empty() {
+            return self.inner.describe();
+        }
         format!("{} (age-encrypted)", self.inner.describe())
     }
 
@@ -113,6 +112,10 @@ impl<B: Backend> Backend for Crypt<B> {
     }
 
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        if self.keys.recipients.is_empty() {
+            // No recipients: a plaintext profile (`sync` refuses to mix silently).
+            return self.inner.put(meta, source);
+        }
         let s = self.sealed(meta, source)?;
         let id = match self.put_sealed(meta, &s) {
             // A staged file damaged since an earlier run: encrypt again, once.
