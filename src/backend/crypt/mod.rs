@@ -42,6 +42,17 @@ pub struct AgeKeys {
     pub identities: std::result::Result<Vec<age::x25519::Identity>, String>,
 }
 
+impl AgeKeys {
+    /// A fresh key pair: encrypts to a new identity and reads with it (tests, benchmarks).
+    pub fn generate() -> AgeKeys {
+        let id = age::x25519::Identity::generate();
+        AgeKeys {
+            recipients: vec![id.to_public()],
+            identities: Ok(vec![id]),
+        }
+    }
+}
+
 /// Encrypts everything stored in `inner` to the recipients; decrypts with the identities.
 pub struct Crypt<B> {
     inner: B,
