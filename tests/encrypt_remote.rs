@@ -77,7 +77,11 @@ fn the_s3_bucket_holds_only_age_files_without_markers() {
          s3.download_file('{bucket}', o['Key'], p)\n",
         fetched.display()
     );
-    let st = std::process::Command::new(python).arg("-c").arg(script).status().unwrap();
+    let st = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .status()
+        .unwrap();
     assert!(st.success());
     let mut objects = Vec::new();
     let mut stack = vec![fetched.clone()];
@@ -90,14 +94,25 @@ fn the_s3_bucket_holds_only_age_files_without_markers() {
             }
         }
     }
-    assert_eq!(objects.len(), 3, "a bundle, a file and a catalog copy: {objects:?}");
+    assert_eq!(
+        objects.len(),
+        3,
+        "a bundle, a file and a catalog copy: {objects:?}"
+    );
     for o in &objects {
-        let key = o.strip_prefix(&fetched).unwrap().to_string_lossy().into_owned();
+        let key = o
+            .strip_prefix(&fetched)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(key.ends_with(".age") && !key.contains("marker"), "{key}");
         let body = std::fs::read(o).unwrap();
         assert!(body.starts_with(b"age-encryption.org/v1\n"), "{key}");
         for m in [MARKER, MARKER_NAME] {
-            assert!(!body.windows(m.len()).any(|w| w == m.as_bytes()), "plaintext in {key}");
+            assert!(
+                !body.windows(m.len()).any(|w| w == m.as_bytes()),
+                "plaintext in {key}"
+            );
         }
     }
     let (code, r, err) = run(d, &["restore", "--to", "back"]);
@@ -107,7 +122,10 @@ fn the_s3_bucket_holds_only_age_files_without_markers() {
         MARKER.repeat(10)
     );
     let (code, v, err) = run(d, &["verify", "--remote"]);
-    assert_eq!(code, 0, "the listing maps back to the catalog's ids and sizes: {err}\n{v}");
+    assert_eq!(
+        code, 0,
+        "the listing maps back to the catalog's ids and sizes: {err}\n{v}"
+    );
 }
 
 /// The path (as `restore` takes it) of the bundle member stored first in its bundle.
@@ -144,12 +162,23 @@ fn one_member_of_an_encrypted_bundle_is_retrieved_by_range_from_a_vault() {
     std::fs::create_dir_all(d.join("src/small")).unwrap();
     // 60 files of 100 KiB: one encrypted bundle of about 6 MiB.
     for i in 0..60 {
-        std::fs::write(d.join(format!("src/small/{i:02}.bin")), content(100 * 1024, i)).unwrap();
+        std::fs::write(
+            d.join(format!("src/small/{i:02}.bin")),
+            content(100 * 1024, i),
+        )
+        .unwrap();
     }
     let (code, p, err) = run(d, &["sync"]);
     assert_eq!(code, 0, "{err}\n{p}");
     let member = first_member(&d.join("db/p.sqlite3"));
-    let args = ["restore", "--to", "out", "--tier", "expedited", member.as_str()];
+    let args = [
+        "restore",
+        "--to",
+        "out",
+        "--tier",
+        "expedited",
+        member.as_str(),
+    ];
     let (code, first, err) = run(d, &args);
     assert_eq!(code, 75, "requested: {err}\n{first}");
     let (code, done, err) = run(d, &args);
@@ -171,8 +200,15 @@ fn one_member_of_an_encrypted_bundle_is_retrieved_by_range_from_a_vault() {
             (a.parse().unwrap(), b.parse::<u64>().unwrap() + 1)
         })
         .collect();
-    assert_eq!(ranges.len(), 1, "one ranged job, not the whole bundle: {log}");
+    assert_eq!(
+        ranges.len(),
+        1,
+        "one ranged job, not the whole bundle: {log}"
+    );
     let retrieved = ranges[0].1 - ranges[0].0;
     assert_eq!(ranges[0].0, 0, "from the age header");
-    assert!(retrieved <= 2 << 20, "{retrieved} bytes retrieved for one 100 KiB file of a 6 MiB bundle");
+    assert!(
+        retrieved <= 2 << 20,
+        "{retrieved} bytes retrieved for one 100 KiB file of a 6 MiB bundle"
+    );
 }

@@ -784,5 +784,8 @@ fn conformance_suite_encrypted() {
         .iter()
         .filter(|e| e["RetrievalByteRange"].is_string())
         .count();
-    assert!(ranged >= 1, "ranged retrievals of encrypted archives: {log}");
+    assert!(
+        ranged >= 1,
+        "ranged retrievals of encrypted archives: {log}"
+    );
 }

@@ -21,7 +21,13 @@ impl Catalog {
             .prepare("SELECT encrypted, COUNT(*), COALESCE(SUM(size), 0) FROM archives GROUP BY encrypted")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, bool>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
             .map_err(|e| self.err(e))?;
         for row in rows {
             let (enc, n, bytes) = row.map_err(|e| self.err(e))?;
@@ -46,7 +52,11 @@ mod tests {
     fn archives_whose_id_says_age_count_as_encrypted() {
         let mut c = Catalog::open_in_memory().unwrap();
         assert_eq!(c.encrypted_stats().unwrap(), Default::default());
-        for (id, size) in [("bundles/a.tar", 10), ("age:183:300:bundles/b.183.tar.age", 100), ("age:190:400:x", 200)] {
+        for (id, size) in [
+            ("bundles/a.tar", 10),
+            ("age:183:300:bundles/b.183.tar.age", 100),
+            ("age:190:400:x", 200),
+        ] {
             c.record_archive(&NewArchive {
                 remote_id: id.into(),
                 kind: ArchiveKind::Bundle,

@@ -140,8 +140,8 @@ pub fn init_with_age(settings: &std::path::Path) -> Result<(std::path::PathBuf, 
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let id_path = std::path::absolute(dir.join("glaciersync-identity.txt"))
-        .map_err(|e| Error::io(dir, e))?;
+    let id_path =
+        std::path::absolute(dir.join("glaciersync-identity.txt")).map_err(|e| Error::io(dir, e))?;
     if settings.exists() {
         crate::settings::write_sample(settings)?; // says it will not overwrite
     }
@@ -154,7 +154,10 @@ pub fn init_with_age(settings: &std::path::Path) -> Result<(std::path::PathBuf, 
     );
     crate::settings::write_sample_text(&id_path, &text)?;
     let sample = crate::settings::SAMPLE
-        .replace("# age_recipients = age1...", &format!("age_recipients = {recipient}"))
+        .replace(
+            "# age_recipients = age1...",
+            &format!("age_recipients = {recipient}"),
+        )
         .replace(
             "# age_identity_file = /media/usb-key/glaciersync-identity.txt",
             &format!("age_identity_file = {}", id_path.display()),

@@ -134,7 +134,11 @@ impl StatusReport {
         if !self.encrypting && e.encrypted_archives == 0 {
             return Ok(());
         }
-        let state = if self.encrypting { "age-encrypted" } else { "encryption OFF" };
+        let state = if self.encrypting {
+            "age-encrypted"
+        } else {
+            "encryption OFF"
+        };
         write!(f, ", {state}: {} archives encrypted", e.encrypted_archives)?;
         if e.plaintext_archives > 0 {
             write!(
@@ -226,8 +230,9 @@ mod tests {
         r.encryption.plaintext_archives = 1;
         r.encryption.plaintext_bytes = 3 << 20;
         assert!(
-            r.to_string()
-                .ends_with("age-encrypted: 2 archives encrypted, 1 archives (3 MiB) still plaintext"),
+            r.to_string().ends_with(
+                "age-encrypted: 2 archives encrypted, 1 archives (3 MiB) still plaintext"
+            ),
             "{r}"
         );
         assert_eq!(r.channel(), Channel::Stdout);

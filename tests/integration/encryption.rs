@@ -14,7 +14,8 @@ const MARKER_NAME: &str = "secret-marker-name-q7x.txt";
 /// `init --age` in the fixture: the identity file, and its recipient.
 fn identity(f: &Fixture, name: &str) -> (PathBuf, String) {
     let settings = f.p(format!("{name}/settings.ini"));
-    f.run(&["init", "--age", settings.to_str().unwrap()]).expect(0);
+    f.run(&["init", "--age", settings.to_str().unwrap()])
+        .expect(0);
     let id = f.p(format!("{name}/glaciersync-identity.txt"));
     let text = std::fs::read_to_string(&id).unwrap();
     let recipient = text
@@ -26,7 +27,9 @@ fn identity(f: &Fixture, name: &str) -> (PathBuf, String) {
 }
 
 fn encrypted_settings(recipient: &str, identity: Option<&Path>) -> String {
-    let id = identity.map_or(String::new(), |p| format!("age_identity_file = {}\n", p.display()));
+    let id = identity.map_or(String::new(), |p| {
+        format!("age_identity_file = {}\n", p.display())
+    });
     settings_with(&format!("age_recipients = {recipient}\n{id}"))
 }
 
@@ -36,7 +39,10 @@ fn fill(f: &Fixture) -> Vec<u8> {
     small.extend_from_slice(b" and some more text\n");
     f.write(format!("src/{MARKER_NAME}"), &small);
     for i in 0..20 {
-        f.write(format!("src/dir/f{i}.txt"), format!("file {i}\n").as_bytes());
+        f.write(
+            format!("src/dir/f{i}.txt"),
+            format!("file {i}\n").as_bytes(),
+        );
     }
     let large: Vec<u8> = MARKER.iter().copied().cycle().take(1_500_000).collect();
     f.write("src2/large.bin", &large);
@@ -84,24 +90,44 @@ fn what_is_stored_is_opaque_and_opens_with_the_reference_age_cli() {
     let (mut bundles, mut files, mut catalogs) = (0, 0, 0);
     for (i, o) in objects.iter().enumerate() {
         let name = o.to_string_lossy();
-        assert!(!name.contains(MARKER_NAME) && !name.contains("large"), "{name}");
+        assert!(
+            !name.contains(MARKER_NAME) && !name.contains("large"),
+            "{name}"
+        );
         assert!(name.ends_with(".age"), "{name}");
         let bytes = std::fs::read(o).unwrap();
-        assert!(!bytes.windows(MARKER.len()).any(|w| w == MARKER), "marker in {name}");
-        assert!(!bytes.windows(MARKER_NAME.len()).any(|w| w == MARKER_NAME.as_bytes()), "name in {name}");
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER),
+            "marker in {name}"
+        );
+        assert!(
+            !bytes
+                .windows(MARKER_NAME.len())
+                .any(|w| w == MARKER_NAME.as_bytes()),
+            "name in {name}"
+        );
         let plain = f.p(format!("plain{i}"));
         age_decrypt(&id, o, &plain);
         if name.contains("/bundles/") {
             bundles += 1;
             let into = f.p(format!("untar{i}"));
             std::fs::create_dir(&into).unwrap();
-            let st = Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&into).status().unwrap();
+            let st = Command::new("tar")
+                .arg("-xf")
+                .arg(&plain)
+                .arg("-C")
+                .arg(&into)
+                .status()
+                .unwrap();
             assert!(st.success());
             let got = std::fs::read(into.join(format!("path/{MARKER_NAME}"))).unwrap();
             assert_eq!(got, small);
         } else if name.contains("/data/") {
             files += 1;
-            assert_eq!(std::fs::read(&plain).unwrap(), std::fs::read(f.p("src2/large.bin")).unwrap());
+            assert_eq!(
+                std::fs::read(&plain).unwrap(),
+                std::fs::read(f.p("src2/large.bin")).unwrap()
+            );
         } else if name.contains("/catalog/") {
             catalogs += 1;
             let c = glaciersync::catalog::Catalog::open(&plain).expect("opens as SQLite");
@@ -111,10 +137,22 @@ fn what_is_stored_is_opaque_and_opens_with_the_reference_age_cli() {
     assert_eq!((bundles, files, catalogs), (1, 1, 1));
     let status = f.run(&["status"]);
     status.expect(0);
-    assert!(status.stdout().contains("age-encrypted: 3 archives encrypted"), "{}", status.stdout());
+    assert!(
+        status
+            .stdout()
+            .contains("age-encrypted: 3 archives encrypted"),
+        "{}",
+        status.stdout()
+    );
     f.run(&["restore", "--to", "back"]).expect(0);
-    assert_eq!(std::fs::read(f.p(format!("back/path/{MARKER_NAME}"))).unwrap(), small);
-    assert_eq!(std::fs::read(f.p("back/path2/large.bin")).unwrap(), std::fs::read(f.p("src2/large.bin")).unwrap());
+    assert_eq!(
+        std::fs::read(f.p(format!("back/path/{MARKER_NAME}"))).unwrap(),
+        small
+    );
+    assert_eq!(
+        std::fs::read(f.p("back/path2/large.bin")).unwrap(),
+        std::fs::read(f.p("src2/large.bin")).unwrap()
+    );
     // A rename is never stored again.
     std::fs::rename(f.p("src2/large.bin"), f.p("src2/renamed.bin")).unwrap();
     let s = f.sync();
@@ -130,17 +168,28 @@ fn identity_file_is_private_and_the_settings_encrypt_to_it() {
     assert!(r.stderr.contains("without it nobody"), "{}", r.stderr);
     let id = f.p("k/glaciersync-identity.txt");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&id).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&id).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let settings = std::fs::read_to_string(f.p("k/settings.ini")).unwrap();
     let text = std::fs::read_to_string(&id).unwrap();
-    let recipient = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap();
     assert!(settings.contains(&format!("\nage_recipients = {recipient}\n")));
     assert!(settings.contains(&format!("\nage_identity_file = {}\n", id.display())));
     // The reference CLI derives the same recipient from the identity.
-    let out = Command::new("age-keygen").arg("-y").arg(&id).output().unwrap();
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&id)
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), recipient);
     // Never overwritten.
-    f.run(&["init", "--age", f.p("k/settings.ini").to_str().unwrap()]).expect(2);
+    f.run(&["init", "--age", f.p("k/settings.ini").to_str().unwrap()])
+        .expect(2);
     assert_eq!(std::fs::read_to_string(&id).unwrap(), text);
 }
 
@@ -154,7 +203,11 @@ fn restore_without_or_with_a_wrong_identity_exits_2_and_writes_nothing() {
     f.sync(); // write-only: no identity needed
     let r = f.run(&["restore", "--to", "back"]);
     r.expect(2);
-    assert!(r.one_stderr_line().contains("age_identity_file"), "{}", r.stderr);
+    assert!(
+        r.one_stderr_line().contains("age_identity_file"),
+        "{}",
+        r.stderr
+    );
     assert!(!f.p("back").exists() || store_files(&f.p("back")).is_empty());
     f.write_settings(&encrypted_settings(&recipient, Some(&wrong)));
     let r = f.run(&["restore", "--to", "back"]);
@@ -169,11 +222,18 @@ fn restore_without_or_with_a_wrong_identity_exits_2_and_writes_nothing() {
     f.write_settings(&encrypted_settings(&recipient, None));
     let r = f.run(&["recover"]);
     r.expect(2);
-    assert!(r.one_stderr_line().contains("age_identity_file"), "{}", r.stderr);
+    assert!(
+        r.one_stderr_line().contains("age_identity_file"),
+        "{}",
+        r.stderr
+    );
     f.write_settings(&encrypted_settings(&recipient, Some(&id)));
     f.run(&["recover"]).expect(0);
     f.run(&["restore", "--to", "back"]).expect(0);
-    assert_eq!(std::fs::read(f.p("back/path2/large.bin")).unwrap(), std::fs::read(f.p("src2/large.bin")).unwrap());
+    assert_eq!(
+        std::fs::read(f.p("back/path2/large.bin")).unwrap(),
+        std::fs::read(f.p("src2/large.bin")).unwrap()
+    );
 }
 
 #[test]
@@ -197,7 +257,10 @@ fn damaged_ciphertext_fails_its_archive_and_leaves_no_partial_file() {
     assert!(!f.p("back/path2/large.bin").exists());
     let leftovers: Vec<_> = store_files(&f.p("back/path2"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    assert!(f.p(format!("back/path/{MARKER_NAME}")).exists(), "other archives restored");
+    assert!(
+        f.p(format!("back/path/{MARKER_NAME}")).exists(),
+        "other archives restored"
+    );
 }
 
 #[test]
@@ -212,14 +275,24 @@ fn turning_encryption_on_counts_plaintext_and_off_needs_a_flag() {
     let status = f.run(&["status"]);
     status.expect(0);
     let line = status.stdout();
-    assert!(line.contains("age-encrypted: 2 archives encrypted"), "{line}");
-    assert!(line.contains("3 archives") && line.contains("still plaintext"), "{line}");
+    assert!(
+        line.contains("age-encrypted: 2 archives encrypted"),
+        "{line}"
+    );
+    assert!(
+        line.contains("3 archives") && line.contains("still plaintext"),
+        "{line}"
+    );
     f.run(&["restore", "--to", "back"]).expect(0);
     assert!(f.p("back/path/new.txt").exists() && f.p("back/path2/large.bin").exists());
     f.write_settings(&settings_with(""));
     f.write("src/newer.txt", b"newer");
     let r = f.run(&["sync"]);
     r.expect(2);
-    assert!(r.one_stderr_line().contains("--allow-plaintext"), "{}", r.stderr);
+    assert!(
+        r.one_stderr_line().contains("--allow-plaintext"),
+        "{}",
+        r.stderr
+    );
     f.run(&["sync", "--allow-plaintext"]).expect(0);
 }

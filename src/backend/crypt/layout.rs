@@ -99,7 +99,11 @@ mod tests {
                     header,
                     sealed_size: sealed_size(header, plain),
                 };
-                assert_eq!(l.plain_size(), Some(plain), "header {header}, plain {plain}");
+                assert_eq!(
+                    l.plain_size(),
+                    Some(plain),
+                    "header {header}, plain {plain}"
+                );
             }
         }
         assert_eq!(sealed_size(100, 0), 100 + 16 + 16);
@@ -115,15 +119,33 @@ mod tests {
         };
         let p = 216;
         let r = |s, e| l.sealed_range(ByteRange { start: s, end: e });
-        assert_eq!(r(0, 1), (ByteRange { start: p, end: p + SEALED_CHUNK }, 0));
+        assert_eq!(
+            r(0, 1),
+            (
+                ByteRange {
+                    start: p,
+                    end: p + SEALED_CHUNK
+                },
+                0
+            )
+        );
         assert_eq!(
             r(CHUNK - 1, CHUNK + 1),
-            (ByteRange { start: p, end: p + 2 * SEALED_CHUNK }, 0)
+            (
+                ByteRange {
+                    start: p,
+                    end: p + 2 * SEALED_CHUNK
+                },
+                0
+            )
         );
         assert_eq!(
             r(CHUNK, 2 * CHUNK),
             (
-                ByteRange { start: p + SEALED_CHUNK, end: p + 2 * SEALED_CHUNK },
+                ByteRange {
+                    start: p + SEALED_CHUNK,
+                    end: p + 2 * SEALED_CHUNK
+                },
                 CHUNK
             )
         );
@@ -131,7 +153,10 @@ mod tests {
         assert_eq!(
             r(3 * CHUNK + 5, 3 * CHUNK + 10),
             (
-                ByteRange { start: p + 3 * SEALED_CHUNK, end: l.sealed_size },
+                ByteRange {
+                    start: p + 3 * SEALED_CHUNK,
+                    end: l.sealed_size
+                },
                 3 * CHUNK
             )
         );

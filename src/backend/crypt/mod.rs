@@ -32,6 +32,7 @@ use layout::{Layout, encrypted_id, parse_id};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use age::secrecy::ExposeSecret;
 pub use layout::is_encrypted_id;
 
 /// Keys of an encrypting wrapper.
@@ -71,9 +72,10 @@ impl<B: Backend> Crypt<B> {
     }
 
     fn identities(&self, id: &str) -> Result<&[age::x25519::Identity]> {
-        self.keys.identities.as_deref().map_err(|why| {
-            Error::Usage(format!("{id} is age-encrypted: reading it needs {why}"))
-        })
+        self.keys
+            .identities
+            .as_deref()
+            .map_err(|why| Error::Usage(format!("{id} is age-encrypted: reading it needs {why}")))
     }
 
     fn sealed(&self, meta: &PutMeta, source: &Path) -> Result<seal::Sealed> {

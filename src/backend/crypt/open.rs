@@ -89,7 +89,9 @@ fn corrupt(id: &str, what: impl std::fmt::Display) -> Error {
     Error::backend(
         "age",
         BackendErrorKind::Corrupt,
-        format!("{id}: the encrypted object is damaged or truncated ({what}); nothing of it was kept"),
+        format!(
+            "{id}: the encrypted object is damaged or truncated ({what}); nothing of it was kept"
+        ),
     )
 }
 
@@ -122,7 +124,9 @@ fn decrypt(
         .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
         .map_err(|e| decrypt_error(id, e))?;
     if skip > 0 {
-        plain.seek(SeekFrom::Start(skip)).map_err(|e| corrupt(id, e))?;
+        plain
+            .seek(SeekFrom::Start(skip))
+            .map_err(|e| corrupt(id, e))?;
     }
     copy_limited(id, &mut plain, limit, out)
 }
@@ -147,7 +151,11 @@ fn copy_limited(
             Err(e) => return Err(corrupt(id, e)),
         };
         out.write_all(&buf[..n]).map_err(|e| {
-            Error::backend("age", BackendErrorKind::Permanent, format!("writing {id}: {e}"))
+            Error::backend(
+                "age",
+                BackendErrorKind::Permanent,
+                format!("writing {id}: {e}"),
+            )
         })?;
         done += n as u64;
     }
@@ -179,7 +187,10 @@ impl<R> Seek for Forward<R> {
         match pos {
             SeekFrom::Current(0) => Ok(self.pos),
             SeekFrom::Start(p) if p == self.pos => Ok(p),
-            _ => Err(io::Error::new(io::ErrorKind::Unsupported, "stream cannot seek")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "stream cannot seek",
+            )),
         }
     }
 }
@@ -219,7 +230,10 @@ impl<R: Read> Read for Sparse<R> {
             return Ok(n);
         }
         if self.pos < self.chunks_start {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "gap in a sparse read"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "gap in a sparse read",
+            ));
         }
         self.chunks_read = true;
         let n = self.chunks.read(buf)?;
@@ -263,7 +277,10 @@ pub(super) fn read_range(
         return Err(Error::backend(
             "age",
             BackendErrorKind::Permanent,
-            format!("range {}..{} is outside {id} ({plain_size} bytes)", want.start, want.end),
+            format!(
+                "range {}..{} is outside {id} ({plain_size} bytes)",
+                want.start, want.end
+            ),
         ));
     }
     if want.is_empty() {
@@ -271,7 +288,7 @@ pub(super) fn read_range(
     }
     // Seeking to a chunk's first byte makes the age crate look at the file's end: start one
     // byte before, in the chunk before, instead.
-    let from = if want.start > 0 && want.start % super::layout::CHUNK == 0 {
+    let from = if want.start > 0 && want.start.is_multiple_of(super::layout::CHUNK) {
         want.start - 1
     } else {
         want.start

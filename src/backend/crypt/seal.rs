@@ -9,9 +9,9 @@ use super::layout::{Layout, MAX_HEADER, NONCE};
 use crate::backend::{PutMeta, changed_while_stored};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, TreeHasher};
+use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +35,10 @@ pub(super) fn find_staged(staging: &Path, meta: &PutMeta) -> Option<Sealed> {
     let prefix = prefix(meta);
     for entry in fs::read_dir(staging).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".age")) else {
+        let Some(rest) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".age"))
+        else {
             continue;
         };
         let Some((hash, header)) = rest.split_once('-') else {
@@ -149,7 +152,9 @@ fn seal_to(
     if header > MAX_HEADER {
         return Err(crypt_err(
             BackendErrorKind::Permanent,
-            format!("the age header takes {header} bytes (more than {MAX_HEADER}): use fewer recipients"),
+            format!(
+                "the age header takes {header} bytes (more than {MAX_HEADER}): use fewer recipients"
+            ),
         ));
     }
     let (plain_hash, plain_len) = copy_hashed(source, &mut writer, tmp)?;

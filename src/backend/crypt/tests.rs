@@ -16,7 +16,11 @@ fn keys() -> (AgeKeys, age::x25519::Identity) {
 }
 
 fn wrapper(dir: &Path) -> Crypt<LocalBackend> {
-    Crypt::new(LocalBackend::new(dir.join("store")), keys().0, dir.join("staging"))
+    Crypt::new(
+        LocalBackend::new(dir.join("store")),
+        keys().0,
+        dir.join("staging"),
+    )
 }
 
 fn put(b: &dyn Backend, dir: &Path, kind: ObjectKind, data: &[u8]) -> String {
@@ -46,7 +50,10 @@ fn the_wrapper_passes_the_conformance_suite_over_the_local_backend() {
     let b = wrapper(dir.path());
     testsuite::run_all(&b, &testsuite::SuiteOptions::default());
     b.cleanup().unwrap();
-    assert!(all_files(&dir.path().join("staging")).is_empty(), "staging emptied");
+    assert!(
+        all_files(&dir.path().join("staging")).is_empty(),
+        "staging emptied"
+    );
 }
 
 #[test]
@@ -67,13 +74,19 @@ fn ranges_across_chunk_boundaries_read_back_exactly() {
         (3 * c + 99, 3 * c + 100),
     ] {
         let mut out = Vec::new();
-        let r = ByteRange { start: s as u64, end: e as u64 };
+        let r = ByteRange {
+            start: s as u64,
+            end: e as u64,
+        };
         let n = b.get(&id, Some(r), None, &mut out).unwrap();
         assert_eq!(n as usize, e - s);
         assert!(out == data[s..e], "range {s}..{e}");
     }
     let mut out = Vec::new();
-    let past = ByteRange { start: 0, end: data.len() as u64 + 1 };
+    let past = ByteRange {
+        start: 0,
+        end: data.len() as u64 + 1,
+    };
     assert!(b.get(&id, Some(past), None, &mut out).is_err());
 }
 
@@ -86,9 +99,17 @@ fn stored_names_and_bytes_reveal_neither_content_nor_its_hash() {
     let plain_hash = crate::hash::tree_hash(&data).to_hex();
     assert!(!id.contains(&plain_hash));
     for f in all_files(&dir.path().join("store")) {
-        assert!(!f.to_string_lossy().contains(&plain_hash), "{}", f.display());
+        assert!(
+            !f.to_string_lossy().contains(&plain_hash),
+            "{}",
+            f.display()
+        );
         let bytes = std::fs::read(&f).unwrap();
-        assert!(!bytes.windows(20).any(|w| w == &data[..20]), "{}", f.display());
+        assert!(
+            !bytes.windows(20).any(|w| w == &data[..20]),
+            "{}",
+            f.display()
+        );
         assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
     }
     // Storing the same content again makes another ciphertext: names do not repeat.
@@ -106,7 +127,10 @@ fn reading_without_or_with_a_wrong_identity_fails_and_writes_nothing() {
     let recipients = vec![];
     let wrong = Crypt::new(
         LocalBackend::new(dir.path().join("store")),
-        AgeKeys { recipients, identities: k.identities },
+        AgeKeys {
+            recipients,
+            identities: k.identities,
+        },
         dir.path().join("staging"),
     );
     let mut out = Vec::new();
@@ -114,7 +138,15 @@ fn reading_without_or_with_a_wrong_identity_fails_and_writes_nothing() {
     assert!(e.to_string().contains("no identity"), "{e}");
     assert!(out.is_empty());
     let e = wrong
-        .get(&id, Some(ByteRange { start: 70_000, end: 70_010 }), None, &mut out)
+        .get(
+            &id,
+            Some(ByteRange {
+                start: 70_000,
+                end: 70_010,
+            }),
+            None,
+            &mut out,
+        )
         .unwrap_err();
     assert!(e.to_string().contains("no identity"), "{e}");
     assert!(out.is_empty());
@@ -147,7 +179,10 @@ fn damaged_or_truncated_ciphertext_is_an_error() {
     let mut out = Vec::new();
     let e = b.get(&id, None, None, &mut out).unwrap_err();
     assert_eq!(e.backend_kind(), Some(BackendErrorKind::Corrupt), "{e}");
-    let last = ByteRange { start: 299_000, end: 300_000 };
+    let last = ByteRange {
+        start: 299_000,
+        end: 300_000,
+    };
     let e = b.get(&id, Some(last), None, &mut Vec::new()).unwrap_err();
     assert_eq!(e.backend_kind(), Some(BackendErrorKind::Corrupt), "{e}");
     std::fs::write(&path, &good[..n - 70_000]).unwrap();
@@ -166,9 +201,16 @@ fn staged_ciphertext_survives_a_failed_upload_and_is_sent_as_it_was() {
     let sealed = seal::seal(&k.recipients, &meta, &src, &dir.path().join("staging")).unwrap();
     let staged = std::fs::read(&sealed.path).unwrap();
     // A later run finds it and stores exactly those bytes.
-    let b = Crypt::new(LocalBackend::new(dir.path().join("store")), k, dir.path().join("staging"));
+    let b = Crypt::new(
+        LocalBackend::new(dir.path().join("store")),
+        k,
+        dir.path().join("staging"),
+    );
     let id = b.put(&meta, &src).unwrap();
     let (_, inner) = layout::parse_id(&id).unwrap();
-    assert_eq!(std::fs::read(dir.path().join("store").join(inner)).unwrap(), staged);
+    assert_eq!(
+        std::fs::read(dir.path().join("store").join(inner)).unwrap(),
+        staged
+    );
     assert!(!sealed.path.exists(), "removed once stored");
 }
