@@ -198,6 +198,14 @@ pub trait Backend: Send + Sync {
     /// same content twice must not fail: a key-addressed backend returns the existing object.
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String>;
 
+    /// [`put`](Self::put) of a private file the caller hands over and wrote itself, computing
+    /// `meta.tree_hash` as it did (the encrypting wrapper's staged ciphertext). A backend that
+    /// can take the file as it is may move it instead of copying and re-hashing it (the local
+    /// backend renames it); the file may be gone afterwards. The default is `put`.
+    fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        self.put(meta, source)
+    }
+
     /// Writes the object's bytes (or `range` of them) to `out`; returns the bytes written.
     /// `ticket` is the one the last [`warm_up`](Self::warm_up) returned with `Ready`.
     fn get(
@@ -326,6 +334,9 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     }
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
         (**self).put(meta, source)
+    }
+    fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        (**self).put_staged(meta, source)
     }
     fn get(
         &self,

@@ -92,7 +92,13 @@ impl<B: Backend> Crypt<B> {
             age_header: Some(s.layout.header),
             ..meta.clone()
         };
-        let id = self.inner.put(&outer, &s.path)?;
+        // A staged file from an earlier run is checked as it is sent (it may have been
+        // damaged since); one written just now may be handed over as it is.
+        let id = if s.fresh {
+            self.inner.put_staged(&outer, &s.path)?
+        } else {
+            self.inner.put(&outer, &s.path)?
+        };
         Ok(encrypted_id(s.layout, &id))
     }
 }
@@ -122,6 +128,10 @@ impl<B: Backend> Backend for Crypt<B> {
 
     fn prepare(&self) -> Result<()> {
         self.inner.prepare()
+    }
+
+    fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        self.put(meta, source)
     }
 
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {

@@ -24,6 +24,9 @@ pub(super) struct Sealed {
     pub path: PathBuf,
     pub layout: Layout,
     pub hash: Hash32,
+    /// Written by this process just now (not found from an earlier run): its hash is of the
+    /// bytes written, so it may be handed over without checking it again.
+    pub fresh: bool,
 }
 
 fn prefix(meta: &PutMeta) -> String {
@@ -55,6 +58,7 @@ pub(super) fn find_staged(staging: &Path, meta: &PutMeta) -> Option<Sealed> {
                 sealed_size,
             },
             hash,
+            fresh: false,
         });
     }
     None
@@ -117,7 +121,12 @@ pub(super) fn seal(
         let name = format!("{}{hash}-{}.age", prefix(meta), layout.header);
         let path = staging.join(name);
         fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        Ok(Sealed { path, layout, hash })
+        Ok(Sealed {
+            path,
+            layout,
+            hash,
+            fresh: true,
+        })
     });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
