@@ -65,7 +65,7 @@ fn piped<T>(
     fetch: impl FnOnce(&mut dyn Write) -> Result<u64> + Send,
     consume: impl FnOnce(PipeReader) -> Result<T>,
 ) -> Result<T> {
-    let (tx, rx) = sync_channel(8);
+    let (tx, rx) = sync_channel(2);
     let gone = Arc::new(AtomicBool::new(false));
     let reader = PipeReader {
         rx,
