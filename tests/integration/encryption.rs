@@ -252,7 +252,7 @@ fn damaged_ciphertext_fails_its_archive_and_leaves_no_partial_file() {
     bytes[n - 1000] ^= 0x40;
     std::fs::write(&large, &bytes).unwrap();
     let r = f.run(&["restore", "--to", "back"]);
-    assert_ne!(r.code, 0, "{}", r.stderr);
+    r.expect(1);
     assert!(r.stderr.contains("damaged"), "{}", r.stderr);
     assert!(!f.p("back/path2/large.bin").exists());
     let leftovers: Vec<_> = store_files(&f.p("back/path2"));
