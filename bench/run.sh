@@ -196,6 +196,20 @@ local_dir = $work/store
 path = $tree
 EOF
 
+# The same profile, age-encrypted (a key pair made by `glaciersync init --age`).
+"$gs" init --age "$work/age/settings.ini" >/dev/null 2>&1 || die "init --age failed"
+age_recipient=$(awk -F': ' '/^# public key: / { print $2 }' "$work/age/glaciersync-identity.txt")
+cat >"$work/bench-age.ini" <<EOF
+[global]
+database_dir = $work/db-age
+
+[bench]
+local_dir = $work/store-age
+path = $tree
+age_recipients = $age_recipient
+age_identity_file = $work/age/glaciersync-identity.txt
+EOF
+
 # First backup: restic (with its local cache, its default; a fresh repository per run) against
 # glaciersync (a fresh catalog and store per run; the last ones stay for the steps below).
 export RESTIC_PASSWORD=x
@@ -209,10 +223,17 @@ for ((i = 1; i <= repeat; i++)); do
   json_check "$logs/gs_first.$i.out" \
     "d['profiles'][0]['scanned'] == $tree_files and d['profiles'][0]['new'] == $tree_files and not d['profiles'][0]['errors']" \
     "the first sync did not back up the $tree_files files"
+  rm -rf "$work/db-age" "$work/store-age"
+  measure "gs_first_age.$i" "$gs" -c "$work/bench-age.ini" --json sync
+  json_check "$logs/gs_first_age.$i.out" \
+    "d['profiles'][0]['new'] == $tree_files and not d['profiles'][0]['errors']" \
+    "the encrypted first sync did not back up the $tree_files files"
 done
 summarize restic_init
 summarize restic_first
 summarize gs_first
+summarize gs_first_age
+rm -rf "$work/db-age" "$work/store-age"
 measure_runs restic_nochange restic backup "$tree"
 rm -rf "$work"/restic-repo* "$work/restic-cache"
 
@@ -297,20 +318,23 @@ t() { echo "${secs[$1]}${spread[$1]:+ (${spread[$1]})}"; }
 noop_limit=$(calc "4 * ${secs[find]}")
 first_limit=$(calc "${secs[restic_first]} / 3")
 restore_limit=$(calc "2 * ${secs[cp]}")
+age_limit=$(calc "1.3 * ${secs[gs_first]}")
 sparse_diff=$(awk -v a="${rss[gs_sparse4g]}" -v b="${rss[gs_sparse4m]}" 'BEGIN { printf "%.1f", a - b }')
 
 t_first=$(le "${secs[gs_first]}" "$first_limit" && echo 1 || echo 0)
 t_noop=$(le "${secs[gs_noop]}" "$noop_limit" && echo 1 || echo 0)
+t_age=$(le "${secs[gs_first_age]}" "$age_limit" && echo 1 || echo 0)
 t_restore=$(le "${secs[gs_restore]}" "$restore_limit" && echo 1 || echo 0)
 t_sparse=$(le "${sparse_diff#-}" "$sparse_rss_slack_mib" && echo 1 || echo 0)
 
 v_first=$(verdict "$t_first" "$(rss_ok gs_first)")
+v_age=$(verdict "$t_age" "$(rss_ok gs_first_age)")
 v_noop=$(verdict "$t_noop" "$(rss_ok gs_noop)")
 v_restore=$(verdict "$t_restore" "$(rss_ok gs_restore)")
 v_4m=$(verdict 1 "$(rss_ok gs_sparse4m)")
 v_4g=$(verdict 1 "$(rss_ok gs_sparse4g)")
 if [ "$t_sparse" = 1 ]; then v_4g_vs=PASS; else v_4g_vs="**FAIL** (RSS)"; fi
-for v in "$v_first" "$v_noop" "$v_restore" "$v_4m" "$v_4g" "$v_4g_vs"; do
+for v in "$v_first" "$v_age" "$v_noop" "$v_restore" "$v_4m" "$v_4g" "$v_4g_vs"; do
   case $v in PASS) ;; *) failed=$((failed + 1)) ;; esac
 done
 
@@ -342,6 +366,7 @@ row "restic init" "$(t restic_init)" "${rss[restic_init]}" "" ""
 row "restic first backup" "$(t restic_first)" "${rss[restic_first]}" "baseline" ""
 row "restic no-change backup" "$(t restic_nochange)" "${rss[restic_nochange]}" "" ""
 row "glaciersync first sync" "$(t gs_first)" "${rss[gs_first]}" "≤ restic first / 3 = $first_limit s; RSS ≤ $rss_limit_mib" "$v_first"
+row "glaciersync first sync, age-encrypted" "$(t gs_first_age)" "${rss[gs_first_age]}" "≤ 1.3 × first sync = $age_limit s; RSS ≤ $rss_limit_mib" "$v_age"
 row "glaciersync no-op sync" "$(t gs_noop)" "${rss[gs_noop]}" "≤ 4 × find = $noop_limit s; RSS ≤ $rss_limit_mib" "$v_noop"
 row "glaciersync restore (all, fresh dir)" "$(t gs_restore)" "${rss[gs_restore]}" "≤ 2 × cp -a = $restore_limit s; RSS ≤ $rss_limit_mib" "$v_restore"
 row "glaciersync sync of one 4 MiB sparse file" "$(t gs_sparse4m)" "${rss[gs_sparse4m]}" "RSS ≤ $rss_limit_mib" "$v_4m"
@@ -351,6 +376,6 @@ echo
 if [ "$failed" -eq 0 ]; then
   echo "All targets met."
 else
-  echo "**FAIL: $failed of 6 targets missed.**"
+  echo "**FAIL: $failed of 7 targets missed.**"
 fi
 exit 0

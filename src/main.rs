@@ -48,6 +48,9 @@ enum Command {
         /// Print the plan (counts, bytes, archives, requests, estimated cost); change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Store new objects unencrypted although earlier ones are age-encrypted
+        #[arg(long)]
+        allow_plaintext: bool,
     },
     /// Files, versions, bytes stored, archives, last sync, pending retrievals, estimated cost
     Status,
@@ -96,6 +99,9 @@ enum Command {
         /// The tree to back up (default: ~/Documents when it exists, else the current
         /// directory); a path ending in .ini names the settings file instead (older form)
         tree: Option<PathBuf>,
+        /// Also write a new age identity (mode 0600) and encrypt to it
+        #[arg(long)]
+        age: bool,
     },
 }
 
@@ -161,14 +167,14 @@ fn fail(cli: &Cli, e: &Error) -> Exit {
 }
 
 /// `init` works on no profile: its report is the whole document.
-fn init(cli: &Cli, arg: Option<&Path>) -> Exit {
+fn init(cli: &Cli, arg: Option<&Path>, age: bool) -> Exit {
     let (path, tree) = match arg.map(commands::init_arg).transpose() {
         Ok(Some(commands::InitArg::SettingsFile(f))) => (f, None),
         Ok(Some(commands::InitArg::Tree(t))) => (config_path(cli), Some(t)),
         Ok(None) => (config_path(cli), None),
         Err(e) => return fail(cli, &e),
     };
-    match commands::init(&path, tree.as_deref()) {
+    match commands::init(&path, tree.as_deref(), age) {
         Ok(r) => {
             r.print();
             if cli.json {
@@ -181,8 +187,8 @@ fn init(cli: &Cli, arg: Option<&Path>) -> Exit {
 }
 
 fn run(cli: &Cli) -> Exit {
-    if let Command::Init { tree } = &cli.command {
-        return init(cli, tree.as_deref());
+    if let Command::Init { tree, age } = &cli.command {
+        return init(cli, tree.as_deref(), *age);
     }
     let (settings, profiles) = match load(cli) {
         Ok(x) => x,
@@ -222,8 +228,15 @@ fn run_one(
     progress: &Progress,
 ) -> Result<Box<dyn AnyReport>, Error> {
     Ok(match &cli.command {
-        Command::Sync { dry_run } => {
-            Box::new(commands::sync(p, settings_file, *dry_run, progress)?)
+        Command::Sync {
+            dry_run,
+            allow_plaintext,
+        } => {
+            let flags = commands::SyncFlags {
+                dry_run: *dry_run,
+                allow_plaintext: *allow_plaintext,
+            };
+            Box::new(commands::sync(p, settings_file, flags, progress)?)
         }
         Command::Status => Box::new(commands::status(p)?),
         Command::Ls { at, patterns } => {

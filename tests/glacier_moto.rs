@@ -91,6 +91,7 @@ fn inventory_on_moto_names_our_archives() {
             size: size as u64,
             profile: "moto ü".into(),
             created: 1_795_687_200 + i as i64,
+            age_header: None,
         };
         // moto answers with a plain SHA-256 above 1 MiB; the upload must not fail on that.
         ids.push((b.put(&meta, &path).unwrap(), meta));

@@ -767,3 +767,26 @@ fn bad_vault_names_and_part_sizes_are_usage_errors() {
         assert!(matches!(err, glaciersync::Error::Usage(_)), "{err}");
     }
 }
+
+/// The encrypting wrapper over a vault: multipart uploads, ranged retrievals (from the header
+/// to the chunks that hold the range) and the inventory's descriptions go through it.
+#[test]
+fn conformance_suite_encrypted() {
+    use glaciersync::backend::crypt::{AgeKeys, Crypt};
+    let server = Server::start(&[]);
+    let b = server.backend(&vault_name("age"), MIB, 4);
+    let staging = tempfile::tempdir().unwrap();
+    let c = Crypt::new(b, AgeKeys::generate(), staging.path());
+    testsuite::run_all(&c, &quick_opts());
+    let log = server.counters()["log"].clone();
+    let ranged = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["RetrievalByteRange"].is_string())
+        .count();
+    assert!(
+        ranged >= 1,
+        "ranged retrievals of encrypted archives: {log}"
+    );
+}

@@ -651,3 +651,107 @@ fn glacier_kill_and_resume(other_profile_first: bool) {
     assert_eq!(p["requested"], 0, "nothing requested twice: {p}");
     assert_same_tree(&env.path("src"), &env.path("out/path"));
 }
+
+/// With encryption on, the ciphertext of the killed upload is kept in the profile's staging
+/// directory: the next sync finds the same incomplete upload (its key is the ciphertext's
+/// hash) and sends only the parts it lacks, byte for byte the same ciphertext.
+#[test]
+fn s3_encrypted_upload_killed_midway_resumes_with_the_same_ciphertext() {
+    let Some(moto) = moto::url() else { return };
+    let bucket = moto::unique("gs-kill-age");
+    let (status, body) = http(&moto, "PUT", &format!("/{bucket}"));
+    assert_eq!(status, 200, "CreateBucket: {body}");
+    let relay = Relay::start(&moto);
+    let keys = glaciersync::backend::crypt::AgeKeys::generate();
+    let identity = keys.identities.as_ref().unwrap()[0].clone();
+    let recipient = keys.recipients[0].to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let id_file = dir.path().join("key.txt");
+    {
+        use glaciersync::backend::crypt::ExposeSecret;
+        std::fs::write(
+            &id_file,
+            format!("{}\n", identity.to_string().expose_secret()),
+        )
+        .unwrap();
+    }
+    let env = Env::new(
+        &relay.url,
+        &format!(
+            "[p]\npath = src\nbackend = s3\nbucket = {bucket}\nstorage_class = STANDARD\n\
+             part_size = 5MiB\nage_recipients = {recipient}\nage_identity_file = {}\n",
+            id_file.display()
+        ),
+    );
+    let large = env.make_tree(40 * MIB + 777, 72);
+    // 40 MiB of plaintext and 640 tags of 16 bytes and the header: 9 parts of 5 MiB.
+    let total = (large.len() + 640 * 16 + 300).div_ceil(S3_PART);
+    let data_key = || -> Option<String> {
+        s3_uploads(&moto, &bucket)
+            .into_iter()
+            .map(|(k, _)| k)
+            .find(|k| k.starts_with("p/data/") && k.ends_with(".age"))
+    };
+    relay.delay_upload_part_answers(IN_FLIGHT);
+    env.sync_killed_when("K parts and a recorded bundle", || {
+        let parts = relay
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_upload_part())
+            .count();
+        parts >= S3_KILL_AFTER && recorded_archives(&env.catalog(), "bundle") >= 1
+    });
+    relay.delay_upload_part_answers(Duration::ZERO);
+    settled(
+        Duration::from_millis(200),
+        || -> Vec<(bool, bool)> {
+            let parts = relay.requests().into_iter().filter(|r| r.is_upload_part());
+            parts.map(|r| (r.whole, r.status.is_some())).collect()
+        },
+        |parts| parts.iter().all(|&(whole, answered)| answered || !whole),
+    );
+    let key = data_key().expect("an incomplete upload of the encrypted large file");
+    let uploads: Vec<_> = s3_uploads(&moto, &bucket)
+        .into_iter()
+        .filter(|(k, _)| *k == key)
+        .collect();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let upload_id = uploads[0].1.clone();
+    let stored = s3_parts(&moto, &bucket, &key, &upload_id);
+    let first_run = relay.requests();
+    let parts_of = |reqs: &[s3_relay::Request]| -> Vec<u32> {
+        reqs.iter()
+            .filter(|r| r.is_upload_part() && r.is_for(&key))
+            .map(|r| r.part_number().unwrap())
+            .collect()
+    };
+    let counted_at_kill = parts_of(&first_run).len();
+    assert!(stored.len() < total, "the upload was not finished");
+
+    let (code, p, err) = env.run(&["sync"]);
+    assert_eq!(code, 0, "{err}\n{p}");
+    let second_run = &relay.requests()[first_run.len()..];
+    let sent = parts_of(second_run);
+    assert_only_missing_parts_sent(total, counted_at_kill, &stored, &sent);
+    assert!(
+        second_run
+            .iter()
+            .filter(|r| r.is_for(&key))
+            .all(|r| r.param("uploads").is_none()),
+        "no new upload of the large file: the same ciphertext, the same key"
+    );
+    assert!(
+        s3_uploads(&moto, &bucket).is_empty(),
+        "no incomplete upload is left"
+    );
+    assert!(
+        std::fs::read_dir(env.path("db/p.age-staging")).map_or(true, |d| d.count() == 0),
+        "the staged ciphertext is gone once stored"
+    );
+    let (code, p, err) = env.run(&["restore", "--to", "out"]);
+    assert_eq!(code, 0, "{err}\n{p}");
+    assert_same_tree(&env.path("src"), &env.path("out/path"));
+    let (code, p, err) = env.run(&["verify", "--remote"]);
+    assert_eq!(code, 0, "{err}\n{p}");
+    assert_eq!(p["problems"], serde_json::json!([]), "{p}");
+}

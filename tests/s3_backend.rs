@@ -1148,3 +1148,19 @@ fn a_missing_bucket_fails_prepare_with_not_found() {
     assert!(msg.contains(&bucket) && msg.contains(REGION), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
 }
+
+/// The encrypting wrapper over S3 (DEEP_ARCHIVE, so thaws and multipart go through it too).
+#[test]
+fn conformance_suite_encrypted_deep_archive() {
+    use glaciersync::backend::crypt::{AgeKeys, Crypt};
+    let Some(f) = Fixture::shared("age") else {
+        return;
+    };
+    let b = f.backend("DEEP_ARCHIVE");
+    let staging = f.dir.path().join("age-staging");
+    let c = Crypt::new(NoExpedited(&b), AgeKeys::generate(), &staging);
+    testsuite::run_all(&c, &suite_options());
+    let s = b.stats();
+    assert!(s.upload_part >= 6, "multipart uploads exercised: {s:?}");
+    assert!(s.restore_object >= 1, "thaws went through: {s:?}");
+}

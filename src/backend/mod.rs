@@ -9,6 +9,7 @@
 //! retrieval and returns an opaque ticket the caller keeps until the object is readable.
 
 pub mod aws;
+pub mod crypt;
 pub mod glacier;
 pub mod local;
 mod multipart;
@@ -69,6 +70,10 @@ pub struct PutMeta {
     pub profile: String,
     /// Creation time, seconds since the Unix epoch (UTC).
     pub created: i64,
+    /// Set by the encrypting wrapper ([`crypt`]): the object is age-encrypted and its age
+    /// header is this many bytes. Key-addressed backends name it with `.age`, Glacier says so
+    /// in the description, and listings give it back in [`ObjectInfo::age_header`].
+    pub age_header: Option<u64>,
 }
 
 /// The error every backend returns when the bytes of `source` are not the ones `meta`
@@ -105,6 +110,8 @@ pub struct ObjectInfo {
     pub description: Option<String>,
     /// Glacier: the SHA-256 tree hash the inventory gives for the archive (whoever wrote it).
     pub listed_tree_hash: Option<Hash32>,
+    /// For age-encrypted objects: the length of their age header (see [`PutMeta::age_header`]).
+    pub age_header: Option<u64>,
 }
 
 /// A half-open byte range `[start, end)`.
@@ -198,6 +205,14 @@ pub trait Backend: Send + Sync {
     /// same content twice must not fail: a key-addressed backend returns the existing object.
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String>;
 
+    /// [`put`](Self::put) of a private file the caller hands over and wrote itself, computing
+    /// `meta.tree_hash` as it did (the encrypting wrapper's staged ciphertext). A backend that
+    /// can take the file as it is may move it instead of copying and re-hashing it (the local
+    /// backend renames it); the file may be gone afterwards. The default is `put`.
+    fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        self.put(meta, source)
+    }
+
     /// Writes the object's bytes (or `range` of them) to `out`; returns the bytes written.
     /// `ticket` is the one the last [`warm_up`](Self::warm_up) returned with `Ready`.
     fn get(
@@ -244,36 +259,71 @@ pub trait Backend: Send + Sync {
 /// - `data/<first two hex>/<tree hash>` for a large file,
 /// - `bundles/<tree hash>.tar` for a bundle,
 /// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy.
+///
+/// An age-encrypted object (`meta.age_header` set) is named by the tree hash of its
+/// ciphertext, with its header length and `.age` after it: `bundles/<hash>.<header>.tar.age`.
 pub fn object_key(meta: &PutMeta) -> String {
     let h = meta.tree_hash.to_hex();
+    let (h, age) = match meta.age_header {
+        Some(n) => (format!("{h}.{n}"), ".age"),
+        None => (h, ""),
+    };
     match meta.kind {
-        ObjectKind::File => format!("data/{}/{}", &h[..2], h),
-        ObjectKind::Bundle => format!("bundles/{h}.tar"),
+        ObjectKind::File => format!("data/{}/{}{age}", &h[..2], h),
+        ObjectKind::Bundle => format!("bundles/{h}.tar{age}"),
         ObjectKind::Catalog => {
             let t = chrono::DateTime::from_timestamp(meta.created, 0).unwrap_or_default();
-            format!("catalog/{}-{}.sqlite3", t.format("%Y%m%dT%H%M%SZ"), h)
+            format!("catalog/{}-{}.sqlite3{age}", t.format("%Y%m%dT%H%M%SZ"), h)
         }
     }
 }
 
-/// Parses a key made by [`object_key`] back into kind, tree hash and (catalogs) time.
-pub fn parse_object_key(key: &str) -> Option<(ObjectKind, Hash32, Option<i64>)> {
+/// What [`parse_object_key`] reads from a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub kind: ObjectKind,
+    pub tree_hash: Hash32,
+    /// Catalog copies: their time.
+    pub created: Option<i64>,
+    /// Encrypted objects: the age header length.
+    pub age_header: Option<u64>,
+}
+
+/// Splits `<hash>` or `<hash>.<age header length>` (when `age`).
+fn hash_part(s: &str, age: bool) -> Option<(Hash32, Option<u64>)> {
+    if !age {
+        return Some((Hash32::from_hex(s)?, None));
+    }
+    let (h, n) = s.split_once('.')?;
+    Some((Hash32::from_hex(h)?, Some(n.parse().ok()?)))
+}
+
+/// Parses a key made by [`object_key`] back into kind, tree hash, time (catalogs) and age
+/// header length (encrypted objects).
+pub fn parse_object_key(key: &str) -> Option<KeyInfo> {
+    let (key, age) = match key.strip_suffix(".age") {
+        Some(k) => (k, true),
+        None => (key, false),
+    };
+    let info = |kind, (tree_hash, age_header), created| KeyInfo {
+        kind,
+        tree_hash,
+        created,
+        age_header,
+    };
     if let Some(rest) = key.strip_prefix("data/") {
         let (_, h) = rest.split_once('/')?;
-        return Some((ObjectKind::File, Hash32::from_hex(h)?, None));
+        return Some(info(ObjectKind::File, hash_part(h, age)?, None));
     }
     if let Some(rest) = key.strip_prefix("bundles/") {
         let h = rest.strip_suffix(".tar")?;
-        return Some((ObjectKind::Bundle, Hash32::from_hex(h)?, None));
+        return Some(info(ObjectKind::Bundle, hash_part(h, age)?, None));
     }
     let rest = key.strip_prefix("catalog/")?.strip_suffix(".sqlite3")?;
     let (t, h) = rest.split_once('-')?;
     let time = chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok()?;
-    Some((
-        ObjectKind::Catalog,
-        Hash32::from_hex(h)?,
-        Some(time.and_utc().timestamp()),
-    ))
+    let created = Some(time.and_utc().timestamp());
+    Some(info(ObjectKind::Catalog, hash_part(h, age)?, created))
 }
 
 impl<T: Backend + ?Sized> Backend for Box<T> {
@@ -291,6 +341,9 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     }
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
         (**self).put(meta, source)
+    }
+    fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        (**self).put_staged(meta, source)
     }
     fn get(
         &self,
@@ -331,23 +384,29 @@ mod tests {
 
     #[test]
     fn keys_round_trip() {
-        for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
-            let meta = PutMeta {
-                kind,
-                tree_hash: tree_hash(b"x"),
-                size: 1,
-                profile: "p".into(),
-                created: 1_764_000_000,
-            };
-            let key = object_key(&meta);
-            let (k, h, t) = parse_object_key(&key).unwrap();
-            assert_eq!(k, kind);
-            assert_eq!(h, meta.tree_hash);
-            assert_eq!(t.is_some(), kind == ObjectKind::Catalog);
-            if let Some(t) = t {
-                assert_eq!(t, meta.created);
+        for age_header in [None, Some(183)] {
+            for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
+                let meta = PutMeta {
+                    kind,
+                    tree_hash: tree_hash(b"x"),
+                    size: 1,
+                    profile: "p".into(),
+                    created: 1_764_000_000,
+                    age_header,
+                };
+                let key = object_key(&meta);
+                assert_eq!(key.ends_with(".age"), age_header.is_some(), "{key}");
+                let k = parse_object_key(&key).unwrap();
+                assert_eq!(k.kind, kind);
+                assert_eq!(k.tree_hash, meta.tree_hash);
+                assert_eq!(k.age_header, age_header);
+                assert_eq!(k.created.is_some(), kind == ObjectKind::Catalog);
+                if let Some(t) = k.created {
+                    assert_eq!(t, meta.created);
+                }
             }
         }
         assert_eq!(parse_object_key("other/thing"), None);
+        assert_eq!(parse_object_key("bundles/ab.tar.age"), None);
     }
 }

@@ -106,6 +106,10 @@ impl<B: Backend> Backend for Retrying<B> {
         self.run("upload", || self.inner.put(meta, source))
     }
 
+    fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        self.run("upload", || self.inner.put_staged(meta, source))
+    }
+
     fn get(
         &self,
         id: &str,

@@ -68,6 +68,7 @@ pub fn meta_for(kind: ObjectKind, data: &[u8]) -> PutMeta {
         size: data.len() as u64,
         profile: "conformance".into(),
         created: 1_790_000_000,
+        age_header: None,
     }
 }
 

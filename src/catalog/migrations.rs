@@ -103,4 +103,11 @@ CREATE TABLE legacy_members (
     PRIMARY KEY (archive_id, member)
 );
 "#,
+    // 4: archives.encrypted, 1 for an age-encrypted archive (its remote_id starts with
+    // `age:`, as the encrypting backend wrapper names them). Generated, so every way of
+    // recording an archive gets it right.
+    r#"
+ALTER TABLE archives ADD COLUMN encrypted INTEGER
+    GENERATED ALWAYS AS (substr(remote_id, 1, 4) = 'age:') VIRTUAL;
+"#,
 ];

@@ -8,7 +8,9 @@
 
 mod archives;
 mod check;
+mod encryption;
 mod legacy;
+pub use encryption::EncryptionStats;
 mod meta;
 mod migrations;
 pub use migrations::MIGRATIONS;

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 pub struct InitReport {
     pub written: String,
     pub tree: String,
+    /// `init --age`: the identity file written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl Display for InitReport {
@@ -20,7 +25,15 @@ impl Display for InitReport {
             "wrote a sample settings file to {} backing up {} to ~/glaciersync-store: edit it, \
              then run `glaciersync sync`",
             self.written, self.tree
-        )
+        )?;
+        if let (Some(id), Some(r)) = (&self.identity, &self.recipient) {
+            write!(
+                f,
+                "\nwrote an age identity to {id}; the settings encrypt to its recipient {r}.\n\n{}",
+                super::age::LOSS_WARNING
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -89,17 +102,27 @@ fn tree_text(tree: &Path) -> Result<String> {
 }
 
 /// `init`: writes a commented sample settings file at `path` (never overwrites) whose profile
-/// backs up `tree` (default: `~/Documents` when it exists, else the current directory).
-pub fn init(path: &Path, tree: Option<&Path>) -> Result<InitReport> {
+/// backs up `tree` (default: `~/Documents` when it exists, else the current directory). With
+/// `age`, also an identity file and its recipient in the settings (`init --age`).
+pub fn init(path: &Path, tree: Option<&Path>, age: bool) -> Result<InitReport> {
     let tree = match tree {
         Some(t) => t.to_path_buf(),
         None => default_tree()?,
     };
     let text = tree_text(&tree)?;
-    crate::settings::write_sample_text(path, &crate::settings::sample_for(&text))?;
+    let sample = crate::settings::sample_for(&text);
+    let (identity, recipient) = if age {
+        let (id, r) = super::age::init_with_age(path, &sample)?;
+        (Some(id.display().to_string()), Some(r))
+    } else {
+        crate::settings::write_sample_text(path, &sample)?;
+        (None, None)
+    };
     Ok(InitReport {
         written: path.display().to_string(),
         tree: text,
+        identity,
+        recipient,
     })
 }
 
@@ -113,6 +136,8 @@ mod tests {
         let r = InitReport {
             written: "/home/me/settings.ini".into(),
             tree: "/home/me/Pictures".into(),
+            identity: None,
+            recipient: None,
         };
         assert_eq!(
             r.to_string(),
@@ -142,7 +167,7 @@ mod tests {
         let tree = d.path().join("Pictures");
         std::fs::create_dir(&tree).unwrap();
         let file = d.path().join("s.ini");
-        let r = init(&file, Some(&tree)).unwrap();
+        let r = init(&file, Some(&tree), false).unwrap();
         let text = std::fs::read_to_string(&file).unwrap();
         let want = format!(
             "path = {}\n",

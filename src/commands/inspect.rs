@@ -101,6 +101,9 @@ pub struct StatusReport {
     pub dead_bytes_held: u64,
     /// When the last of them may go (`YYYY-MM-DD`).
     pub dead_held_until: Option<String>,
+    /// Whether new objects are age-encrypted, and how much is stored either way.
+    pub encrypting: bool,
+    pub encryption: crate::catalog::EncryptionStats,
 }
 
 impl Display for StatusReport {
@@ -130,6 +133,31 @@ impl Display for StatusReport {
                 ", {} dead but held until {} (minimum storage duration; prune deletes them then)",
                 crate::units::bytes(self.dead_bytes_held),
                 self.dead_held_until.as_deref().unwrap_or("?")
+            )?;
+        }
+        self.fmt_encryption(f)
+    }
+}
+
+impl StatusReport {
+    /// `, age-encrypted (… still plaintext)` when any of it is, or will be.
+    fn fmt_encryption(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.encryption;
+        if !self.encrypting && e.encrypted_archives == 0 {
+            return Ok(());
+        }
+        let state = if self.encrypting {
+            "age-encrypted"
+        } else {
+            "encryption OFF"
+        };
+        write!(f, ", {state}: {} archives encrypted", e.encrypted_archives)?;
+        if e.plaintext_archives > 0 {
+            write!(
+                f,
+                ", {} archives ({}) still plaintext",
+                e.plaintext_archives,
+                crate::units::bytes(e.plaintext_bytes)
             )?;
         }
         Ok(())
@@ -170,6 +198,8 @@ pub fn status(p: &Profile) -> Result<StatusReport> {
         estimated_monthly_usd: prices.monthly(st.stored_bytes, st.archives),
         dead_bytes_held,
         dead_held_until,
+        encrypting: p.age.encrypts(),
+        encryption: catalog.encrypted_stats()?,
     })
 }
 
@@ -197,6 +227,8 @@ mod tests {
             estimated_monthly_usd: 0.004,
             dead_bytes_held: 0,
             dead_held_until: None,
+            encrypting: false,
+            encryption: Default::default(),
         };
         assert_eq!(
             r.to_string(),
@@ -214,6 +246,17 @@ mod tests {
         r.dead_held_until = Some("2027-05-30".into());
         assert!(
             r.to_string().ends_with(", 2 KiB dead but held until 2027-05-30 (minimum storage duration; prune deletes them then)"),
+            "{r}"
+        );
+        r.dead_bytes_held = 0;
+        r.encrypting = true;
+        r.encryption.encrypted_archives = 2;
+        r.encryption.plaintext_archives = 1;
+        r.encryption.plaintext_bytes = 3 << 20;
+        assert!(
+            r.to_string().ends_with(
+                "age-encrypted: 2 archives encrypted, 1 archives (3 MiB) still plaintext"
+            ),
             "{r}"
         );
         assert_eq!(r.channel(), Channel::Stdout);

@@ -2,6 +2,7 @@
 //! [`Report`] that prints itself (text or JSON) and decides the exit code. The CLI stays thin;
 //! everything testable is here.
 
+pub mod age;
 mod init;
 mod inspect;
 mod prune;
@@ -32,8 +33,14 @@ use std::time::Duration;
 /// Tries per backend call before a transient error is reported.
 const ATTEMPTS: u32 = 6;
 
-/// Builds the profile's backend, wrapped in retries.
+/// Builds the profile's backend, wrapped in retries, then in the encrypting wrapper (which
+/// stores plaintext when the profile has no recipients, and reads encrypted objects only with
+/// its identity).
 pub fn open_backend(p: &Profile) -> Result<Box<dyn Backend>> {
+    Ok(age::wrap(p, open_plain_backend(p)?))
+}
+
+fn open_plain_backend(p: &Profile) -> Result<Box<dyn Backend>> {
     let base = Duration::from_millis(
         std::env::var("GLACIERSYNC_RETRY_BASE_MS")
             .ok()
@@ -143,13 +150,23 @@ fn check_trees(p: &Profile, file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The options of `sync`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncFlags {
+    /// Plan only.
+    pub dry_run: bool,
+    /// Store plaintext although the profile has encrypted archives.
+    pub allow_plaintext: bool,
+}
+
 /// `sync` of one profile.
 pub fn sync(
     p: &Profile,
     settings_file: &std::path::Path,
-    dry_run: bool,
+    flags: SyncFlags,
     progress: &Progress,
 ) -> Result<SyncReport> {
+    let dry_run = flags.dry_run;
     check_trees(p, settings_file)?;
     let mut skip = vec![canonical_or_same(&p.database_dir)];
     if let BackendSettings::Local { dir } = &p.backend {
@@ -187,6 +204,7 @@ pub fn sync(
         // What prune needs to know the minimum storage duration of what this sync stores.
         prune::note_storage_class(&mut catalog, class)?;
     }
+    age::check_no_silent_plaintext(p, &catalog, flags.allow_plaintext)?;
     let plan = crate::sync::plan(&opts, &catalog, progress)?;
     crate::sync::execute(plan, &opts, &*backend, &mut catalog, progress, started)
 }
@@ -244,6 +262,7 @@ pub fn restore(
     plan.price(storage_class(p));
     if !plan.dry_run {
         check_cost(p, &plan, max_cost.or(p.lifecycle.max_restore_cost))?;
+        age::check_can_read(p, &catalog)?;
     }
     let outcome = if plan.dry_run {
         RestoreOutcome::Planned(plan)

@@ -141,7 +141,10 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         report.catalog_time = state.catalog_time.map(crate::timespec::format);
     }
     let step = match step {
-        Step::Ready(id) => warm_up(p, &*backend, &mut state, &id, tier)?,
+        Step::Ready(id) => {
+            super::age::check_identity(p, crate::backend::crypt::is_encrypted_id(&id))?;
+            warm_up(p, &*backend, &mut state, &id, tier)?
+        }
         Step::Wait { eta, what } => Step::Wait { eta, what },
         Step::Legacy => Step::Legacy,
     };

@@ -277,6 +277,7 @@ mod tests {
             created,
             description: Some(description.into()),
             listed_tree_hash: None,
+            age_header: None,
             profile: None,
         }
     }

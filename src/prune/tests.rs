@@ -291,6 +291,7 @@ fn unknown_objects_go_only_when_provably_ours() {
         profile: profile.map(str::to_string),
         description: None,
         listed_tree_hash: None,
+        age_header: None,
     };
     let listing = vec![
         obj("a2", Some(ObjectKind::File), None),   // known

@@ -35,6 +35,9 @@ pub(super) const GLOBAL_KEYS: &[&str] = &[
     "keep_catalog_copies",
     "min_storage_days",
     "max_restore_cost",
+    "age_recipients",
+    "age_recipients_file",
+    "age_identity_file",
 ];
 
 /// Keys allowed only in profile sections (besides `path2`, `path3`, …).

@@ -21,6 +21,7 @@
 //! in `aws`, the trees in `trees`), reading values through `context`, with the rules of
 //! `values` and the lookups of `env`; `sample` holds the text `glaciersync init` writes.
 
+mod age;
 mod aws;
 mod backend;
 mod context;
@@ -35,6 +36,7 @@ mod tests;
 mod trees;
 mod values;
 
+pub use age::AgeSettings;
 pub use lifecycle::{DEFAULT_KEEP_CATALOG_COPIES, Lifecycle};
 pub use sample::{SAMPLE, sample_for};
 
@@ -98,6 +100,8 @@ pub struct Profile {
     pub part_size: u64,
     /// Retention, catalog copies, holds and the restore cost cap.
     pub lifecycle: Lifecycle,
+    /// Encryption (`age_recipients`, `age_recipients_file`, `age_identity_file`).
+    pub age: AgeSettings,
 }
 
 /// A tree to back up.

@@ -37,6 +37,7 @@ pub(super) fn build_profile(
     let exclude = exclude(&scope)?;
     let trees = trees(&scope)?;
     let backend = backend_settings(&scope, choice, storage_class)?;
+    let age = super::age::age_settings(&scope)?;
     check_part_size(&scope, &backend, part_size)?;
     let lifecycle = super::lifecycle::lifecycle(&scope)?;
     Ok(Profile {
@@ -51,6 +52,7 @@ pub(super) fn build_profile(
         exclude,
         part_size,
         lifecycle,
+        age,
     })
 }
 

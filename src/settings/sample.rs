@@ -75,6 +75,15 @@ path = ~/Documents
 # Glacier: 1MiB times a power of two (1MiB, 2MiB, 4MiB, ...) up to 4GiB. S3: 5MiB to 5GiB.
 # part_size = 64MiB
 
+# Encryption with age (age-encryption.org): with a recipient set, everything stored is
+# encrypted to it, and syncing needs only this public key. restore and recover need the
+# secret identity (`age_identity_file`); keep it off this machine for write-only backups,
+# and keep a copy safe: without it the backup cannot be read. `glaciersync init --age`
+# makes a key pair. Recipients: whitespace-separated or one per indented line.
+# age_recipients = age1...
+# age_recipients_file = ~/.config/glaciersync/recipients.txt
+# age_identity_file = /media/usb-key/glaciersync-identity.txt
+
 # gitignore-style patterns of files to leave out, one per indented line. Default: none
 exclude =
     *.tmp

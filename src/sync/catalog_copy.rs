@@ -45,6 +45,7 @@ pub fn backup_catalog(
                 size,
                 profile: opts.profile.clone(),
                 created,
+                age_header: None,
             },
             &copy,
         )?;

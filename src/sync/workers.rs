@@ -47,6 +47,7 @@ impl Upload {
             size: self.size(),
             profile: profile.to_string(),
             created: super::now_secs(),
+            age_header: None,
         }
     }
 

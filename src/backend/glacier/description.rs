@@ -15,6 +15,8 @@ pub struct Description {
     pub profile: String,
     /// Seconds since the Unix epoch.
     pub time: Option<i64>,
+    /// Age-encrypted archives: the header length (`"age":N`).
+    pub age_header: Option<u64>,
 }
 
 /// Appends `c` to `out` as JSON string content made of printable ASCII only.
@@ -34,6 +36,7 @@ fn push_json_ascii(out: &mut String, c: char) {
 
 /// The archive description of an object: ASCII JSON under 1024 characters, no file names, e.g.
 /// `{"glaciersync":1,"kind":"file","hash":"…","profile":"photos","time":"2026-11-26T10:00:00Z"}`.
+/// An age-encrypted archive adds `"age":<header length>`, and its hash is the ciphertext's.
 /// Non-ASCII profile names are `\u` escaped; very long ones are cut.
 pub fn description(meta: &PutMeta) -> String {
     let mut profile = String::new();
@@ -48,8 +51,12 @@ pub fn description(meta: &PutMeta) -> String {
     let time = chrono::DateTime::from_timestamp(meta.created, 0)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%SZ");
+    let age = meta
+        .age_header
+        .map(|n| format!(r#","age":{n}"#))
+        .unwrap_or_default();
     format!(
-        r#"{{"glaciersync":1,"kind":"{}","hash":"{}","profile":"{}","time":"{}"}}"#,
+        r#"{{"glaciersync":1,"kind":"{}","hash":"{}","profile":"{}","time":"{}"{age}}}"#,
         meta.kind.as_str(),
         meta.tree_hash,
         profile,
@@ -87,10 +94,12 @@ pub fn parse_description(text: &str) -> Option<Description> {
         .and_then(|t| t.as_str())
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp());
+    let age_header = map.get("age").and_then(|n| n.as_u64());
     Some(Description {
         kind,
         tree_hash,
         profile,
         time,
+        age_header,
     })
 }

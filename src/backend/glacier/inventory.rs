@@ -54,6 +54,7 @@ pub(super) fn parse_inventory(body: &[u8]) -> Result<Vec<ObjectInfo>> {
                 size: a.size,
                 kind: ours.as_ref().map(|d| d.kind),
                 tree_hash: ours.as_ref().map(|d| d.tree_hash),
+                age_header: ours.as_ref().and_then(|d| d.age_header),
                 created: ours.as_ref().and_then(|d| d.time),
                 profile: ours.as_ref().map(|d| d.profile.clone()),
                 listed_tree_hash: a.tree_hash.as_deref().and_then(Hash32::from_hex),

@@ -183,6 +183,7 @@ impl GlacierBackend {
             size: 0,
             profile: profile.to_string(),
             created: 0,
+            age_header: None,
         };
         self.cleanup_profile = parse_description(&description(&meta)).map(|d| d.profile);
         self
@@ -342,6 +343,7 @@ pub fn description_profile(profile: &str) -> String {
         size: 0,
         profile: profile.to_string(),
         created: 0,
+        age_header: None,
     };
     parse_description(&description(&meta)).map_or_else(|| profile.to_string(), |d| d.profile)
 }

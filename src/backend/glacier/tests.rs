@@ -15,6 +15,7 @@ fn meta(profile: &str) -> PutMeta {
         size: 3,
         profile: profile.into(),
         created: 1_795_687_200, // 2026-11-26T10:00:00Z
+        age_header: None,
     }
 }
 

@@ -31,16 +31,17 @@ impl S3Backend {
                 items.push(ObjectInfo {
                     id: id.to_string(),
                     size: o.size().unwrap_or(0).max(0) as u64,
-                    kind: parsed.map(|p| p.0),
-                    tree_hash: parsed.map(|p| p.1),
+                    kind: parsed.map(|p| p.kind),
+                    tree_hash: parsed.map(|p| p.tree_hash),
                     // Catalog copies carry their time in the key; other objects have
                     // the time S3 stored them.
                     created: parsed
-                        .and_then(|p| p.2)
+                        .and_then(|p| p.created)
                         .or_else(|| o.last_modified().map(|t| t.secs())),
                     profile: None,
                     description: None,
                     listed_tree_hash: None,
+                    age_header: parsed.and_then(|p| p.age_header),
                 });
             }
             token = out.next_continuation_token().map(str::to_string);

@@ -55,6 +55,7 @@ fn parts_are_read_at_their_offsets_and_hashed() {
         size: data.len() as u64,
         profile: "p".into(),
         created: 0,
+        age_header: None,
     };
     let source = Source {
         meta: &meta,
