@@ -2,7 +2,7 @@
 
 use super::{
     ArchiveKind, ArchiveRow, Catalog, CurrentVersion, EntryKind, LocatedVersion, SnapshotId,
-    VersionRecord, h2s, s2h,
+    VersionRecord, h2s, hash_col, opt_hash_col,
 };
 use crate::error::Result;
 use rusqlite::{Transaction, params};
@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 impl Catalog {
     fn read_version(r: &rusqlite::Row<'_>, base: usize) -> rusqlite::Result<VersionRecord> {
-        let hash: Option<String> = r.get(base + 6)?;
         Ok(VersionRecord {
             tree: r.get(base)?,
             path: r.get(base + 1)?,
@@ -18,7 +17,7 @@ impl Catalog {
             size: r.get::<_, i64>(base + 3)? as u64,
             mtime_ns: r.get(base + 4)?,
             mode: r.get::<_, i64>(base + 5)? as u32,
-            hash: hash.as_deref().map(s2h).transpose()?,
+            hash: opt_hash_col(r, base + 6)?,
             target: r.get(base + 7)?,
         })
     }
@@ -136,7 +135,7 @@ impl Catalog {
                             remote_id: r.get(9)?,
                             kind: ArchiveKind::parse(&r.get::<_, String>(10)?),
                             size: r.get::<_, i64>(11)? as u64,
-                            tree_hash: s2h(&r.get::<_, String>(12)?)?,
+                            tree_hash: hash_col(r, 12)?,
                             backend: r.get(13)?,
                             stored_at: r.get(14)?,
                         },
