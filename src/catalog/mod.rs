@@ -8,11 +8,14 @@
 
 mod archives;
 mod check;
+mod current;
 mod meta;
 mod migrations;
 mod retrievals;
 mod snapshots;
 mod versions;
+
+pub use current::{CurrentLookup, CurrentMeta};
 
 use crate::error::{Error, Result};
 use crate::hash::Hash32;
