@@ -34,6 +34,10 @@ pub enum ObjectKind {
     Bundle,
     /// A consistent copy of a profile's catalog (SQLite database).
     Catalog,
+    /// The rows of a profile's catalog that changed since the previous catalog copy or delta
+    /// (a zstd-compressed SQLite database): applies to the newest full copy before it, after
+    /// the deltas between them. See `sync::catalog_delta`.
+    CatalogDelta,
 }
 
 impl ObjectKind {
@@ -42,6 +46,7 @@ impl ObjectKind {
             ObjectKind::File => "file",
             ObjectKind::Bundle => "bundle",
             ObjectKind::Catalog => "catalog",
+            ObjectKind::CatalogDelta => "catalog-delta",
         }
     }
 
@@ -50,6 +55,7 @@ impl ObjectKind {
             "file" => Some(ObjectKind::File),
             "bundle" => Some(ObjectKind::Bundle),
             "catalog" => Some(ObjectKind::Catalog),
+            "catalog-delta" => Some(ObjectKind::CatalogDelta),
             _ => None,
         }
     }
@@ -236,15 +242,21 @@ pub trait Backend: Send + Sync {
 ///
 /// - `data/<first two hex>/<tree hash>` for a large file,
 /// - `bundles/<tree hash>.tar` for a bundle,
-/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy.
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy,
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.delta` for a catalog delta.
 pub fn object_key(meta: &PutMeta) -> String {
     let h = meta.tree_hash.to_hex();
     match meta.kind {
         ObjectKind::File => format!("data/{}/{}", &h[..2], h),
         ObjectKind::Bundle => format!("bundles/{h}.tar"),
-        ObjectKind::Catalog => {
+        ObjectKind::Catalog | ObjectKind::CatalogDelta => {
             let t = chrono::DateTime::from_timestamp(meta.created, 0).unwrap_or_default();
-            format!("catalog/{}-{}.sqlite3", t.format("%Y%m%dT%H%M%SZ"), h)
+            let ext = if meta.kind == ObjectKind::Catalog {
+                "sqlite3"
+            } else {
+                "delta"
+            };
+            format!("catalog/{}-{}.{ext}", t.format("%Y%m%dT%H%M%SZ"), h)
         }
     }
 }
@@ -259,14 +271,14 @@ pub fn parse_object_key(key: &str) -> Option<(ObjectKind, Hash32, Option<i64>)> 
         let h = rest.strip_suffix(".tar")?;
         return Some((ObjectKind::Bundle, Hash32::from_hex(h)?, None));
     }
-    let rest = key.strip_prefix("catalog/")?.strip_suffix(".sqlite3")?;
+    let rest = key.strip_prefix("catalog/")?;
+    let (rest, kind) = match rest.strip_suffix(".sqlite3") {
+        Some(r) => (r, ObjectKind::Catalog),
+        None => (rest.strip_suffix(".delta")?, ObjectKind::CatalogDelta),
+    };
     let (t, h) = rest.split_once('-')?;
     let time = chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok()?;
-    Some((
-        ObjectKind::Catalog,
-        Hash32::from_hex(h)?,
-        Some(time.and_utc().timestamp()),
-    ))
+    Some((kind, Hash32::from_hex(h)?, Some(time.and_utc().timestamp())))
 }
 
 impl<T: Backend + ?Sized> Backend for Box<T> {
@@ -324,7 +336,12 @@ mod tests {
 
     #[test]
     fn keys_round_trip() {
-        for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
+        for kind in [
+            ObjectKind::File,
+            ObjectKind::Bundle,
+            ObjectKind::Catalog,
+            ObjectKind::CatalogDelta,
+        ] {
             let meta = PutMeta {
                 kind,
                 tree_hash: tree_hash(b"x"),
@@ -336,7 +353,10 @@ mod tests {
             let (k, h, t) = parse_object_key(&key).unwrap();
             assert_eq!(k, kind);
             assert_eq!(h, meta.tree_hash);
-            assert_eq!(t.is_some(), kind == ObjectKind::Catalog);
+            assert_eq!(
+                t.is_some(),
+                matches!(kind, ObjectKind::Catalog | ObjectKind::CatalogDelta)
+            );
             if let Some(t) = t {
                 assert_eq!(t, meta.created);
             }

@@ -65,13 +65,14 @@ CREATE TABLE retrievals (
 );
 "#,
     // 2: the compact schema (issue 10). Hashes as 32-byte blobs instead of 64-character hex;
-    // the indexes no query uses dropped (versions_span, versions_hash, contents_archive).
+    // the indexes no query uses dropped (versions_span, versions_hash, contents_archive);
+    // archives of kind 'catalog-delta' (incremental catalog backups).
     // Rows keep their ids. Run with foreign keys off and checked before the commit.
     r#"
 CREATE TABLE archives_new (
     id          INTEGER PRIMARY KEY,
     remote_id   TEXT NOT NULL UNIQUE,
-    kind        TEXT NOT NULL CHECK (kind IN ('file', 'bundle', 'catalog')),
+    kind        TEXT NOT NULL CHECK (kind IN ('file', 'bundle', 'catalog', 'catalog-delta')),
     size        INTEGER NOT NULL,
     tree_hash   BLOB NOT NULL CHECK (length(tree_hash) = 32),
     backend     TEXT NOT NULL,

@@ -9,6 +9,7 @@
 mod archives;
 mod check;
 mod current;
+mod delta;
 mod meta;
 mod migrations;
 mod retrievals;
@@ -16,6 +17,7 @@ mod snapshots;
 mod versions;
 
 pub use current::{CurrentLookup, CurrentMeta};
+pub use delta::DeltaMark;
 
 use crate::error::{Error, Result};
 use crate::hash::Hash32;
@@ -56,6 +58,8 @@ pub enum ArchiveKind {
     File,
     Bundle,
     Catalog,
+    /// The rows a catalog copy would add to the copy or delta before it.
+    CatalogDelta,
 }
 
 impl ArchiveKind {
@@ -64,6 +68,7 @@ impl ArchiveKind {
             ArchiveKind::File => "file",
             ArchiveKind::Bundle => "bundle",
             ArchiveKind::Catalog => "catalog",
+            ArchiveKind::CatalogDelta => "catalog-delta",
         }
     }
 
@@ -71,6 +76,7 @@ impl ArchiveKind {
         match s {
             "bundle" => ArchiveKind::Bundle,
             "catalog" => ArchiveKind::Catalog,
+            "catalog-delta" => ArchiveKind::CatalogDelta,
             _ => ArchiveKind::File,
         }
     }

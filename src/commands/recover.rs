@@ -72,6 +72,20 @@ struct State {
     catalog_hash: Option<String>,
     catalog_time: Option<i64>,
     warm_ticket: Option<String>,
+    /// The deltas newer than the full copy, oldest first: applied in this order.
+    #[serde(default)]
+    deltas: Vec<DeltaObject>,
+    /// Retrieval tickets of the deltas, by id.
+    #[serde(default)]
+    delta_tickets: std::collections::BTreeMap<String, String>,
+}
+
+/// A catalog delta to apply after the full copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeltaObject {
+    id: String,
+    hash: Option<String>,
+    time: i64,
 }
 
 fn state_path(p: &Profile) -> PathBuf {
@@ -100,6 +114,15 @@ enum Step<T> {
     },
 }
 
+impl<T> Step<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Ready(t) => Step::Ready(f(t)),
+            Step::Wait { eta, what } => Step::Wait { eta, what },
+        }
+    }
+}
+
 /// Rebuilds the profile's catalog from the backend, or says what it waits for.
 pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     let _lock = super::lock(p)?;
@@ -124,7 +147,10 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
         report.catalog_time = state.catalog_time.map(crate::timespec::format);
     }
     let step = match step {
-        Step::Ready(id) => warm_up(p, &*backend, &mut state, &id, tier)?,
+        Step::Ready(id) => match warm_up(p, &*backend, &mut state, &id, tier)? {
+            Step::Ready(t) => warm_up_deltas(p, &*backend, &mut state, tier)?.map(|()| t),
+            wait => wait,
+        },
         Step::Wait { eta, what } => Step::Wait { eta, what },
     };
     match step {
@@ -160,9 +186,10 @@ fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Re
         ListOutcome::Ready(items) => items,
     };
     let newest = items
-        .into_iter()
+        .iter()
         .filter(|o| o.kind == Some(ObjectKind::Catalog))
         .max_by_key(|o| (o.created.unwrap_or(0), o.id.clone()))
+        .cloned()
         .ok_or_else(|| {
             Error::Usage(format!(
                 "{}: no catalog copy found in {}: nothing to recover from",
@@ -173,9 +200,62 @@ fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Re
     state.catalog_id = Some(newest.id.clone());
     state.catalog_hash = newest.tree_hash.map(|h| h.to_hex());
     state.catalog_time = newest.created;
+    state.deltas = deltas_after(&items, newest.created.unwrap_or(0));
     state.list_ticket = None;
     save(p, state)?;
     Ok(Step::Ready(newest.id))
+}
+
+/// The deltas newer than the full copy made at `after`, oldest first. Each catalog object
+/// got a later second than every one uploaded before it, recorded or not.
+fn deltas_after(items: &[crate::backend::ObjectInfo], after: i64) -> Vec<DeltaObject> {
+    let mut deltas: Vec<DeltaObject> = items
+        .iter()
+        .filter(|o| o.kind == Some(ObjectKind::CatalogDelta))
+        .filter_map(|o| {
+            let time = o.created?;
+            (time > after).then(|| DeltaObject {
+                id: o.id.clone(),
+                hash: o.tree_hash.map(|h| h.to_hex()),
+                time,
+            })
+        })
+        .collect();
+    deltas.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    deltas
+}
+
+/// The deltas made readable (thaws in cold storage, requested together).
+fn warm_up_deltas(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &mut State,
+    tier: Tier,
+) -> Result<Step<()>> {
+    let mut longest: Option<Duration> = None;
+    for d in state.deltas.clone() {
+        let ticket = state.delta_tickets.get(&d.id).cloned();
+        match backend.warm_up(&d.id, None, tier, ticket.as_deref())? {
+            WarmState::Pending { ticket, eta } => {
+                state.delta_tickets.insert(d.id.clone(), ticket);
+                longest = Some(longest.map_or(eta, |l| l.max(eta)));
+            }
+            WarmState::Ready { ticket: Some(t) } => {
+                state.delta_tickets.insert(d.id.clone(), t);
+            }
+            WarmState::Ready { ticket: None } => {
+                state.delta_tickets.remove(&d.id);
+            }
+        }
+    }
+    save(p, state)?;
+    Ok(match longest {
+        Some(eta) => Step::Wait {
+            eta: Some(eta),
+            what: "the catalog deltas are being retrieved",
+        },
+        None => Step::Ready(()),
+    })
 }
 
 /// The copy made readable (a thaw in cold storage): the ticket to read it with.
@@ -257,6 +337,7 @@ fn download_and_check(
         )));
     }
     let mut cat = Catalog::open(tmp)?;
+    apply_deltas(p, backend, state, &mut cat, tmp)?;
     let problems = cat.check()?;
     if !problems.is_empty() {
         return Err(Error::Integrity(format!(
@@ -276,7 +357,59 @@ fn download_and_check(
             .catalog_time
             .unwrap_or_else(|| chrono::Utc::now().timestamp()),
     })?;
+    // The next sync makes a full copy (no base to make a delta from), with a later time than
+    // every catalog object listed.
+    let last = state
+        .deltas
+        .last()
+        .map_or(state.catalog_time, |d| Some(d.time));
+    cat.delete_meta(crate::sync::BACKUP_BASE)?;
+    cat.set_meta(crate::sync::BACKUP_PENDING, "1")?;
+    if let Some(last) = last {
+        cat.set_meta(crate::sync::BACKUP_LAST_TIME, &last.to_string())?;
+    }
     Ok(cat)
+}
+
+/// Downloads each delta, checks its hash, and applies it to `cat`, oldest first.
+fn apply_deltas(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &State,
+    cat: &mut Catalog,
+    tmp: &Path,
+) -> Result<()> {
+    let file = tmp.with_extension("delta");
+    let result = (|| {
+        for d in &state.deltas {
+            let _ = std::fs::remove_file(&file);
+            let mut f = std::fs::File::create(&file).map_err(|e| Error::io(&file, e))?;
+            let ticket = state.delta_tickets.get(&d.id).map(String::as_str);
+            let size = backend.get(&d.id, None, ticket, &mut f)?;
+            drop(f);
+            let f = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
+            let (hash, _) =
+                tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&file, e))?;
+            if d.hash.as_ref().is_some_and(|h| *h != hash.to_hex()) {
+                return Err(Error::Integrity(format!(
+                    "{}: the downloaded catalog delta {} does not match its hash: run `recover` again",
+                    p.name, d.id
+                )));
+            }
+            cat.apply_delta(&file)?;
+            cat.record_archive(&NewArchive {
+                remote_id: d.id.clone(),
+                kind: ArchiveKind::CatalogDelta,
+                size,
+                tree_hash: hash,
+                backend: backend.name().to_string(),
+                stored_at: d.time,
+            })?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&file);
+    result
 }
 
 #[cfg(test)]

@@ -306,6 +306,7 @@ fn object_kind(k: ArchiveKind) -> ObjectKind {
         ArchiveKind::File => ObjectKind::File,
         ArchiveKind::Bundle => ObjectKind::Bundle,
         ArchiveKind::Catalog => ObjectKind::Catalog,
+        ArchiveKind::CatalogDelta => ObjectKind::CatalogDelta,
     }
 }
 
