@@ -4,6 +4,7 @@
 mod integration {
     mod common;
     mod crash;
+    mod delta;
     mod lock;
     mod permissions;
     mod restore;

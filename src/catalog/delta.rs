@@ -116,7 +116,7 @@ impl Catalog {
             .execute("ATTACH ?1 AS delta", [path_str(dest)?])
             .map_err(|e| self.err(e))?;
         let mut sql = format!(
-            "PRAGMA delta.page_size = 1024;
+            "PRAGMA delta.page_size = 512;
              BEGIN;
              CREATE TABLE delta.delta_info (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
              INSERT INTO delta.delta_info VALUES ('schema', {version}),

@@ -337,7 +337,7 @@ fn download_and_check(
         )));
     }
     let mut cat = Catalog::open(tmp)?;
-    apply_deltas(p, backend, state, &mut cat, tmp)?;
+    let delta_sizes = apply_deltas(p, backend, state, &mut cat, tmp)?;
     let problems = cat.check()?;
     if !problems.is_empty() {
         return Err(Error::Integrity(format!(
@@ -357,30 +357,28 @@ fn download_and_check(
             .catalog_time
             .unwrap_or_else(|| chrono::Utc::now().timestamp()),
     })?;
-    // The next sync makes a full copy (no base to make a delta from), with a later time than
-    // every catalog object listed.
+    // The backend holds this state: the next sync's catalog backup is a delta from here, with
+    // a later time than every catalog object listed.
     let last = state
         .deltas
         .last()
         .map_or(state.catalog_time, |d| Some(d.time));
-    cat.delete_meta(crate::sync::BACKUP_BASE)?;
-    cat.set_meta(crate::sync::BACKUP_PENDING, "1")?;
-    if let Some(last) = last {
-        cat.set_meta(crate::sync::BACKUP_LAST_TIME, &last.to_string())?;
-    }
+    crate::sync::note_recovered(&mut cat, size, &delta_sizes, last.unwrap_or(0))?;
     Ok(cat)
 }
 
-/// Downloads each delta, checks its hash, and applies it to `cat`, oldest first.
+/// Downloads each delta, checks its hash, and applies it to `cat`, oldest first. Returns
+/// their sizes.
 fn apply_deltas(
     p: &Profile,
     backend: &dyn Backend,
     state: &State,
     cat: &mut Catalog,
     tmp: &Path,
-) -> Result<()> {
+) -> Result<Vec<u64>> {
     let file = tmp.with_extension("delta");
     let result = (|| {
+        let mut sizes = Vec::new();
         for d in &state.deltas {
             let _ = std::fs::remove_file(&file);
             let mut f = std::fs::File::create(&file).map_err(|e| Error::io(&file, e))?;
@@ -405,8 +403,9 @@ fn apply_deltas(
                 backend: backend.name().to_string(),
                 stored_at: d.time,
             })?;
+            sizes.push(size);
         }
-        Ok(())
+        Ok(sizes)
     })();
     let _ = std::fs::remove_file(&file);
     result

@@ -33,8 +33,10 @@ pub const BACKUP_LAST_TIME: &str = "catalog_backup_last_time";
 
 /// Deltas between two full copies at most.
 pub const MAX_DELTAS: u64 = 50;
-/// The deltas since a full copy add up to at most 1/DELTA_FRACTION of it.
+/// The deltas since a full copy add up to at most 1/DELTA_FRACTION of it, or to at most
+/// MIN_DELTA_BYTES for a small catalog (a few KiB of deltas beat a full copy of any size).
 pub const DELTA_FRACTION: u64 = 4;
+pub const MIN_DELTA_BYTES: u64 = 1 << 20;
 
 fn meta_u64(catalog: &Catalog, key: &str) -> Result<u64> {
     Ok(catalog.meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
@@ -94,7 +96,8 @@ fn prepare(catalog: &Catalog, file: &Path) -> Result<Prepared> {
         catalog.write_delta(base, file)?;
         let (hash, size) = hash_file(file)?;
         let total = meta_u64(catalog, BACKUP_DELTA_BYTES)? + size;
-        if total.saturating_mul(DELTA_FRACTION) <= meta_u64(catalog, BACKUP_FULL_BYTES)? {
+        let full = meta_u64(catalog, BACKUP_FULL_BYTES)?;
+        if total <= MIN_DELTA_BYTES.max(full / DELTA_FRACTION) {
             return Ok(Prepared {
                 kind: ObjectKind::CatalogDelta,
                 hash,
@@ -156,6 +159,27 @@ fn record(
     };
     catalog.set_meta(BACKUP_DELTAS, &deltas.to_string())?;
     catalog.set_meta(BACKUP_DELTA_BYTES, &delta_bytes.to_string())?;
+    catalog.set_meta(BACKUP_BASE, &mark.to_text())?;
+    catalog.set_meta(BACKUP_PENDING, "0")
+}
+
+/// Notes in a catalog that `recover` rebuilt from a full copy of `full_bytes` and deltas of
+/// `delta_bytes` (the newest object made at `last_time`) that the backend holds all of it:
+/// later deltas are made from here.
+pub fn note_recovered(
+    catalog: &mut Catalog,
+    full_bytes: u64,
+    delta_bytes: &[u64],
+    last_time: i64,
+) -> Result<()> {
+    let mark = catalog.delta_mark()?;
+    catalog.set_meta(BACKUP_FULL_BYTES, &full_bytes.to_string())?;
+    catalog.set_meta(BACKUP_DELTAS, &delta_bytes.len().to_string())?;
+    catalog.set_meta(
+        BACKUP_DELTA_BYTES,
+        &delta_bytes.iter().sum::<u64>().to_string(),
+    )?;
+    catalog.set_meta(BACKUP_LAST_TIME, &last_time.to_string())?;
     catalog.set_meta(BACKUP_BASE, &mark.to_text())?;
     catalog.set_meta(BACKUP_PENDING, "0")
 }
