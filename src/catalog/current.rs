@@ -19,10 +19,23 @@ pub struct CurrentMeta {
     pub target: Option<Vec<u8>>,
 }
 
-/// A prepared point lookup of current versions.
+/// A prepared point lookup of current versions, inside one read transaction (one shared
+/// lock for the whole walk instead of one `fcntl` lock and unlock per lookup, which was 5 % of
+/// a no-change sync).
 pub struct CurrentLookup<'c> {
     stmt: CachedStatement<'c>,
     cat: &'c Catalog,
+    /// Whether this lookup began the read transaction (and ends it when dropped).
+    began: bool,
+}
+
+impl Drop for CurrentLookup<'_> {
+    fn drop(&mut self) {
+        if self.began {
+            // A read transaction: ending it cannot lose anything.
+            let _ = self.cat.conn.execute_batch("COMMIT");
+        }
+    }
 }
 
 impl CurrentLookup<'_> {
@@ -48,14 +61,30 @@ impl CurrentLookup<'_> {
 impl Catalog {
     /// A point lookup of current versions by (tree, path), for the duration of a walk.
     pub fn current_lookup(&self) -> Result<CurrentLookup<'_>> {
-        let stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, kind, size, mtime_ns, mode, hash, target FROM versions
-                 WHERE tree = ?1 AND path = ?2 AND until IS NULL",
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(CurrentLookup { stmt, cat: self })
+        let began = self.conn.is_autocommit();
+        if began {
+            self.conn
+                .execute_batch("BEGIN DEFERRED")
+                .map_err(|e| self.err(e))?;
+        }
+        let stmt = self.conn.prepare_cached(
+            "SELECT id, kind, size, mtime_ns, mode, hash, target FROM versions
+             WHERE tree = ?1 AND path = ?2 AND until IS NULL",
+        );
+        let stmt = match stmt {
+            Ok(s) => s,
+            Err(e) => {
+                if began {
+                    let _ = self.conn.execute_batch("COMMIT");
+                }
+                return Err(self.err(e));
+            }
+        };
+        Ok(CurrentLookup {
+            stmt,
+            cat: self,
+            began,
+        })
     }
 
     /// The highest version id there is (0 when none).
