@@ -379,6 +379,7 @@ fn apply_deltas(
     let file = tmp.with_extension("delta");
     let result = (|| {
         let mut sizes = Vec::new();
+        let mut recorded = Vec::new();
         for d in &state.deltas {
             let _ = std::fs::remove_file(&file);
             let mut f = std::fs::File::create(&file).map_err(|e| Error::io(&file, e))?;
@@ -395,15 +396,20 @@ fn apply_deltas(
                 )));
             }
             cat.apply_delta(&file)?;
-            cat.record_archive(&NewArchive {
+            recorded.push(NewArchive {
                 remote_id: d.id.clone(),
                 kind: ArchiveKind::CatalogDelta,
                 size,
                 tree_hash: hash,
                 backend: backend.name().to_string(),
                 stored_at: d.time,
-            })?;
+            });
             sizes.push(size);
+        }
+        // Recorded only once every delta is applied: a later delta holds the archive rows of
+        // the deltas before it with their own ids, which a row added here would clash with.
+        for a in &recorded {
+            cat.record_archive(a)?;
         }
         Ok(sizes)
     })();
