@@ -19,6 +19,11 @@
 # See bench/README.md for what is measured and the last results.
 set -euo pipefail
 
+# SCALE=N: the scale benchmark (N small files, 1,000 per directory): bench/scale.sh.
+if [ -n "${SCALE:-}" ]; then
+  exec bash "$(dirname "$0")/scale.sh"
+fi
+
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${BENCH_DIR:-/tmp/glaciersync-bench}
 keep=${KEEP:-0}

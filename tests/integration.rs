@@ -4,6 +4,7 @@
 mod integration {
     mod common;
     mod crash;
+    mod delta;
     mod encryption;
     mod lock;
     mod permissions;

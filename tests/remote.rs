@@ -194,7 +194,9 @@ fn s3_deep_archive_round_trip_with_thaw_and_recover() {
         "{err}"
     );
 
-    // Recover on an empty database_dir: the catalog comes back and works.
+    // Recover on an empty database_dir: the catalog comes back (the full copy of the first
+    // sync and the delta of the second, both in STANDARD: no thaw) and works.
+    let (_, ls_before, _) = env.run(&["ls"]);
     env.write_settings(&body, "db2");
     let (code, j, err) = env.run(&["recover"]);
     assert_eq!(code, 0, "{err}\n{j}");
@@ -202,6 +204,7 @@ fn s3_deep_archive_round_trip_with_thaw_and_recover() {
     let (code, j, err) = env.run(&["ls"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(Env::profile(&j)["files"].as_array().unwrap().len(), 32);
+    assert_eq!(Env::profile(&j)["files"], Env::profile(&ls_before)["files"]);
     let (code, j, err) = env.run(&["sync"]);
     assert_eq!(code, 0, "{err}");
     let p = Env::profile(&j);
@@ -248,7 +251,18 @@ fn glacier_vault_round_trip_and_recover_from_inventory() {
     assert_eq!(code, 0, "{err}\n{j}");
     assert_same_tree(&src, &env.path("out/path"));
 
-    // Recover: inventory job (75), catalog retrieval job (75), then the catalog.
+    // A second sync that changes a few files stores a catalog delta.
+    write(&src, "small/0.txt", b"edited again\n");
+    write(&src, "small/newer.txt", b"newer file\n");
+    std::fs::remove_file(src.join("big/two.bin")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, j, err) = env.run(&["sync"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(Env::profile(&j)["changed"], 1, "{j}");
+    let (_, ls_before, _) = env.run(&["ls"]);
+
+    // Recover: inventory job (75), retrieval jobs of the full copy and the delta (75), then
+    // the catalog.
     env.write_settings(&format!("vault_name = {vault}\n"), "db2");
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let mut saw_pending = 0;
@@ -273,6 +287,7 @@ fn glacier_vault_round_trip_and_recover_from_inventory() {
     let (code, j, err) = env.run(&["ls"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(Env::profile(&j)["files"].as_array().unwrap().len(), 32);
+    assert_eq!(Env::profile(&j)["files"], Env::profile(&ls_before)["files"]);
 
     // verify --remote: an inventory job first (75), then the comparison.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -35,6 +35,10 @@ pub enum ObjectKind {
     Bundle,
     /// A consistent copy of a profile's catalog (SQLite database).
     Catalog,
+    /// The rows of a profile's catalog that changed since the previous catalog copy or delta
+    /// (a zstd-compressed SQLite database): applies to the newest full copy before it, after
+    /// the deltas between them. See `sync::catalog_delta`.
+    CatalogDelta,
 }
 
 impl ObjectKind {
@@ -43,6 +47,7 @@ impl ObjectKind {
             ObjectKind::File => "file",
             ObjectKind::Bundle => "bundle",
             ObjectKind::Catalog => "catalog",
+            ObjectKind::CatalogDelta => "catalog-delta",
         }
     }
 
@@ -51,6 +56,7 @@ impl ObjectKind {
             "file" => Some(ObjectKind::File),
             "bundle" => Some(ObjectKind::Bundle),
             "catalog" => Some(ObjectKind::Catalog),
+            "catalog-delta" => Some(ObjectKind::CatalogDelta),
             _ => None,
         }
     }
@@ -258,7 +264,8 @@ pub trait Backend: Send + Sync {
 ///
 /// - `data/<first two hex>/<tree hash>` for a large file,
 /// - `bundles/<tree hash>.tar` for a bundle,
-/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy.
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy,
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.delta` for a catalog delta.
 ///
 /// An age-encrypted object (`meta.age_header` set) is named by the tree hash of its
 /// ciphertext, with its header length and `.age` after it: `bundles/<hash>.<header>.tar.age`.
@@ -271,9 +278,14 @@ pub fn object_key(meta: &PutMeta) -> String {
     match meta.kind {
         ObjectKind::File => format!("data/{}/{}{age}", &h[..2], h),
         ObjectKind::Bundle => format!("bundles/{h}.tar{age}"),
-        ObjectKind::Catalog => {
+        ObjectKind::Catalog | ObjectKind::CatalogDelta => {
             let t = chrono::DateTime::from_timestamp(meta.created, 0).unwrap_or_default();
-            format!("catalog/{}-{}.sqlite3{age}", t.format("%Y%m%dT%H%M%SZ"), h)
+            let ext = if meta.kind == ObjectKind::Catalog {
+                "sqlite3"
+            } else {
+                "delta"
+            };
+            format!("catalog/{}-{}.{ext}{age}", t.format("%Y%m%dT%H%M%SZ"), h)
         }
     }
 }
@@ -319,11 +331,15 @@ pub fn parse_object_key(key: &str) -> Option<KeyInfo> {
         let h = rest.strip_suffix(".tar")?;
         return Some(info(ObjectKind::Bundle, hash_part(h, age)?, None));
     }
-    let rest = key.strip_prefix("catalog/")?.strip_suffix(".sqlite3")?;
+    let rest = key.strip_prefix("catalog/")?;
+    let (rest, kind) = match rest.strip_suffix(".sqlite3") {
+        Some(r) => (r, ObjectKind::Catalog),
+        None => (rest.strip_suffix(".delta")?, ObjectKind::CatalogDelta),
+    };
     let (t, h) = rest.split_once('-')?;
     let time = chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok()?;
     let created = Some(time.and_utc().timestamp());
-    Some(info(ObjectKind::Catalog, hash_part(h, age)?, created))
+    Some(info(kind, hash_part(h, age)?, created))
 }
 
 impl<T: Backend + ?Sized> Backend for Box<T> {
@@ -385,7 +401,12 @@ mod tests {
     #[test]
     fn keys_round_trip() {
         for age_header in [None, Some(183)] {
-            for kind in [ObjectKind::File, ObjectKind::Bundle, ObjectKind::Catalog] {
+            for kind in [
+                ObjectKind::File,
+                ObjectKind::Bundle,
+                ObjectKind::Catalog,
+                ObjectKind::CatalogDelta,
+            ] {
                 let meta = PutMeta {
                     kind,
                     tree_hash: tree_hash(b"x"),
@@ -400,7 +421,10 @@ mod tests {
                 assert_eq!(k.kind, kind);
                 assert_eq!(k.tree_hash, meta.tree_hash);
                 assert_eq!(k.age_header, age_header);
-                assert_eq!(k.created.is_some(), kind == ObjectKind::Catalog);
+                assert_eq!(
+                    k.created.is_some(),
+                    matches!(kind, ObjectKind::Catalog | ObjectKind::CatalogDelta)
+                );
                 if let Some(t) = k.created {
                     assert_eq!(t, meta.created);
                 }

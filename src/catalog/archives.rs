@@ -2,7 +2,7 @@
 
 use super::{
     ArchiveKind, ArchiveRow, Catalog, NewArchive, NewContent, SnapshotId, Stats, VersionRecord,
-    h2s, s2h,
+    h2s, hash_col,
 };
 use crate::error::Result;
 use crate::hash::Hash32;
@@ -17,7 +17,7 @@ impl Catalog {
             .prepare("SELECT hash FROM contents")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| s2h(&r.get::<_, String>(0)?))
+            .query_map([], |r| hash_col(r, 0))
             .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<_>>>())
             .map_err(|e| self.err(e))?;
         Ok(rows)
@@ -99,7 +99,7 @@ impl Catalog {
                     remote_id: r.get(1)?,
                     kind: ArchiveKind::parse(&r.get::<_, String>(2)?),
                     size: r.get::<_, i64>(3)? as u64,
-                    tree_hash: s2h(&r.get::<_, String>(4)?)?,
+                    tree_hash: hash_col(r, 4)?,
                     backend: r.get(5)?,
                     stored_at: r.get(6)?,
                 })

@@ -271,22 +271,30 @@ impl Catalog {
                 )?;
             }
         }
+        // Placeholder → real hash of every member read, then one pass over `versions` (it has
+        // no index by hash: one UPDATE per member would scan it once per member).
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS legacy_map (ph BLOB PRIMARY KEY, real BLOB NOT NULL);
+             DELETE FROM temp.legacy_map;",
+        )?;
         for r in resolved {
-            let ph = h2s(&legacy_placeholder(remote_id, &r.member));
-            let real = h2s(&r.hash);
+            let ph = legacy_placeholder(remote_id, &r.member);
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO contents (hash, size, archive_id, offset) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![real, r.size as i64, archive_id, r.offset as i64])?;
-            tx.prepare_cached("UPDATE versions SET hash = ?2 WHERE hash = ?1")?
-                .execute(params![ph, real])?;
-            tx.prepare_cached("DELETE FROM contents WHERE hash = ?1")?
-                .execute([ph])?;
+            .execute(params![h2s(&r.hash), r.size as i64, archive_id, r.offset as i64])?;
+            tx.prepare_cached("INSERT OR REPLACE INTO temp.legacy_map (ph, real) VALUES (?1, ?2)")?
+                .execute(params![h2s(&ph), h2s(&r.hash)])?;
             tx.prepare_cached(
                 "UPDATE legacy_members SET offset = ?3 WHERE archive_id = ?1 AND member = ?2",
             )?
             .execute(params![archive_id, r.member, r.offset as i64])?;
         }
+        tx.execute_batch(
+            "UPDATE versions SET hash = (SELECT real FROM temp.legacy_map m WHERE m.ph = versions.hash)
+              WHERE hash IN (SELECT ph FROM temp.legacy_map);
+             DELETE FROM contents WHERE hash IN (SELECT ph FROM temp.legacy_map);",
+        )?;
         Ok(())
     }
 

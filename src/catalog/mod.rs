@@ -8,6 +8,8 @@
 
 mod archives;
 mod check;
+mod current;
+mod delta;
 mod encryption;
 mod legacy;
 pub use encryption::EncryptionStats;
@@ -19,6 +21,8 @@ mod retrievals;
 mod snapshots;
 mod versions;
 
+pub use current::{CurrentLookup, CurrentMeta};
+pub use delta::DeltaMark;
 pub use legacy::{
     LegacyArchiveIn, LegacyArchiveInfo, LegacyImportIn, LegacyMemberIn, LegacyMemberRow,
     LegacyResolved, legacy_placeholder,
@@ -64,6 +68,8 @@ pub enum ArchiveKind {
     File,
     Bundle,
     Catalog,
+    /// The rows a catalog copy would add to the copy or delta before it.
+    CatalogDelta,
 }
 
 impl ArchiveKind {
@@ -72,6 +78,7 @@ impl ArchiveKind {
             ArchiveKind::File => "file",
             ArchiveKind::Bundle => "bundle",
             ArchiveKind::Catalog => "catalog",
+            ArchiveKind::CatalogDelta => "catalog-delta",
         }
     }
 
@@ -79,6 +86,7 @@ impl ArchiveKind {
         match s {
             "bundle" => ArchiveKind::Bundle,
             "catalog" => ArchiveKind::Catalog,
+            "catalog-delta" => ArchiveKind::CatalogDelta,
             _ => ArchiveKind::File,
         }
     }
@@ -204,18 +212,32 @@ pub struct Catalog {
     path: PathBuf,
 }
 
-fn h2s(h: &Hash32) -> String {
-    h.to_hex()
+/// A hash as the catalog stores it (a 32-byte blob, since schema version 2): bind hashes only
+/// through this, and read them only through [`s2h`] / [`hash_col`] / [`opt_hash_col`].
+fn h2s(h: &Hash32) -> &[u8] {
+    &h.0
 }
 
-fn s2h(s: &str) -> rusqlite::Result<Hash32> {
-    Hash32::from_hex(s).ok_or_else(|| {
+/// A hash read back from the catalog's storage form.
+fn s2h(b: &[u8]) -> rusqlite::Result<Hash32> {
+    let bytes: [u8; 32] = b.try_into().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(
             0,
-            rusqlite::types::Type::Text,
-            format!("bad hash {s:?}").into(),
+            rusqlite::types::Type::Blob,
+            format!("bad hash: {} bytes, not 32", b.len()).into(),
         )
-    })
+    })?;
+    Ok(Hash32(bytes))
+}
+
+/// The hash in column `i` of a row.
+fn hash_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Hash32> {
+    s2h(r.get_ref(i)?.as_blob()?)
+}
+
+/// The hash or NULL in column `i` of a row.
+fn opt_hash_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<Hash32>> {
+    r.get_ref(i)?.as_blob_or_null()?.map(s2h).transpose()
 }
 
 impl Catalog {
@@ -311,17 +333,43 @@ impl Catalog {
                 ),
             });
         }
+        if version == target {
+            return Ok(());
+        }
+        // Foreign keys off while tables are rebuilt (SQLite's recommended way), and checked
+        // before each migration commits.
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(|e| self.err(e))?;
         for (i, sql) in migrations::MIGRATIONS.iter().enumerate().skip(version) {
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| Self::err_at(&self.path, e))?;
             tx.execute_batch(sql)
+                .and_then(|()| {
+                    let broken: i64 =
+                        tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                            r.get(0)
+                        })?;
+                    if broken > 0 {
+                        return Err(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                            Some(format!(
+                                "migration {} left {broken} rows whose references are missing",
+                                i + 1
+                            )),
+                        ));
+                    }
+                    Ok(())
+                })
                 .and_then(|()| tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)))
                 .and_then(|()| tx.commit())
                 .map_err(|e| Self::err_at(&self.path, e))?;
         }
-        Ok(())
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(|e| self.err(e))
     }
 
     fn tx(&mut self) -> Result<Transaction<'_>> {

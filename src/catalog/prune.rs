@@ -3,7 +3,7 @@
 
 use super::{ArchiveRow, Catalog, SnapshotId};
 use crate::error::{Error, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 
 /// Versions no kept snapshot shows once `prune_forget` is forgotten.
@@ -101,16 +101,25 @@ impl Catalog {
         let refused = (|| -> rusqlite::Result<Option<String>> {
             fill_temp(&tx, forget)?;
             forget_versions(&tx)?;
-            for d in doomed {
-                if let Some(why) = mark(&tx, d, now)? {
-                    return Ok(Some(why));
-                }
+            if let Some(why) = still_needed(&tx, doomed)? {
+                return Ok(Some(why));
             }
+            for d in doomed {
+                mark(&tx, d, now)?;
+            }
+            tx.execute_batch(
+                "DELETE FROM contents WHERE archive_id IN (SELECT id FROM temp.prune_doomed);
+                 DELETE FROM archives WHERE id IN (SELECT id FROM temp.prune_doomed);",
+            )?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('catalog_backup_pending', '1')
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [],
             )?;
+            // Deltas carry new and changed rows, never deleted ones: after a prune the next
+            // catalog backup must be a full copy (no base), or a recover would bring the
+            // forgotten rows back.
+            tx.execute("DELETE FROM meta WHERE key = 'catalog_backup_base'", [])?;
             Ok(None)
         })()
         .map_err(|e| Self::err_at(&path, e))?;
@@ -228,8 +237,36 @@ fn forget_versions(tx: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Moves one doomed object into `pruned_archives`; `Some(reason)` when it is still needed.
-fn mark(tx: &Connection, d: &Doomed, now: i64) -> rusqlite::Result<Option<String>> {
+/// Fills `temp.prune_doomed` with the doomed archives; `Some(reason)` when a kept version still
+/// needs one of them. One pass over the versions (each content looked up by its hash), so
+/// `contents` needs no index by archive.
+fn still_needed(tx: &Connection, doomed: &[Doomed]) -> rusqlite::Result<Option<String>> {
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS prune_doomed (id INTEGER PRIMARY KEY);
+         DELETE FROM temp.prune_doomed;",
+    )?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR IGNORE INTO temp.prune_doomed (id) VALUES (?)")?;
+    for d in doomed {
+        if let Doomed::Archive(id) = d {
+            insert.execute([id])?;
+        }
+    }
+    let needed: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT c.archive_id, COUNT(*) FROM versions v JOIN contents c ON c.hash = v.hash
+             WHERE c.archive_id IN (SELECT id FROM temp.prune_doomed)
+             GROUP BY c.archive_id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(needed.map(|(id, n)| format!("archive {id} still holds the content of {n} kept versions")))
+}
+
+/// Moves one doomed object into `pruned_archives` (its contents and archive row go afterwards,
+/// all at once).
+fn mark(tx: &Connection, d: &Doomed, now: i64) -> rusqlite::Result<()> {
     let id = match d {
         Doomed::Unknown {
             remote_id,
@@ -241,33 +278,17 @@ fn mark(tx: &Connection, d: &Doomed, now: i64) -> rusqlite::Result<Option<String
                  VALUES (?1, ?2, ?3, '', ?4) ON CONFLICT (remote_id) DO NOTHING",
             )?
             .execute(params![remote_id, kind, *size as i64, now])?;
-            return Ok(None);
+            return Ok(());
         }
         Doomed::Archive(id) => *id,
     };
-    let needed: i64 = tx
-        .prepare_cached(
-            "SELECT COUNT(*) FROM contents c JOIN versions v ON v.hash = c.hash
-             WHERE c.archive_id = ?",
-        )?
-        .query_row([id], |r| r.get(0))?;
-    if needed > 0 {
-        return Ok(Some(format!(
-            "archive {id} still holds the content of {needed} kept versions"
-        )));
-    }
     tx.prepare_cached(
         "INSERT INTO pruned_archives (remote_id, kind, size, backend, marked_at)
          SELECT remote_id, kind, size, backend, ?2 FROM archives WHERE id = ?1
          ON CONFLICT (remote_id) DO UPDATE SET deleted_at = NULL, marked_at = excluded.marked_at",
     )?
     .execute(params![id, now])?;
-    for sql in [
-        "DELETE FROM retrievals WHERE archive_id = ?",
-        "DELETE FROM contents WHERE archive_id = ?",
-        "DELETE FROM archives WHERE id = ?",
-    ] {
-        tx.prepare_cached(sql)?.execute([id])?;
-    }
-    Ok(None)
+    tx.prepare_cached("DELETE FROM retrievals WHERE archive_id = ?")?
+        .execute([id])?;
+    Ok(())
 }

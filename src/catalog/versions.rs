@@ -2,7 +2,7 @@
 
 use super::{
     ArchiveKind, ArchiveRow, Catalog, CurrentVersion, EntryKind, LocatedVersion, SnapshotId,
-    VersionRecord, h2s, s2h,
+    VersionRecord, h2s, hash_col, opt_hash_col,
 };
 use crate::error::Result;
 use rusqlite::{Transaction, params};
@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 impl Catalog {
     fn read_version(r: &rusqlite::Row<'_>, base: usize) -> rusqlite::Result<VersionRecord> {
-        let hash: Option<String> = r.get(base + 6)?;
         Ok(VersionRecord {
             tree: r.get(base)?,
             path: r.get(base + 1)?,
@@ -18,7 +17,7 @@ impl Catalog {
             size: r.get::<_, i64>(base + 3)? as u64,
             mtime_ns: r.get(base + 4)?,
             mode: r.get::<_, i64>(base + 5)? as u32,
-            hash: hash.as_deref().map(s2h).transpose()?,
+            hash: opt_hash_col(r, base + 6)?,
             target: r.get(base + 7)?,
         })
     }
@@ -114,6 +113,21 @@ impl Catalog {
 
     /// The versions visible in `snapshot`, ordered by tree and path, with content locations.
     pub fn versions_at(&self, snapshot: SnapshotId) -> Result<Vec<LocatedVersion>> {
+        let mut out = Vec::new();
+        self.for_each_version_at(snapshot, |v| {
+            out.push(v);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` for each version visible in `snapshot`, ordered by tree and path, with content
+    /// locations, one row at a time (a million-file catalog is never held in memory).
+    pub fn for_each_version_at(
+        &self,
+        snapshot: SnapshotId,
+        mut f: impl FnMut(LocatedVersion) -> Result<()>,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {}, a.id, a.remote_id, a.kind, a.size, a.tree_hash, a.backend, a.stored_at, c.offset
              FROM versions v
@@ -124,29 +138,32 @@ impl Catalog {
             Self::VERSION_COLS
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([snapshot], |r| {
-                let rec = Self::read_version(r, 0)?;
-                let archive_id: Option<i64> = r.get(8)?;
-                let location = match archive_id {
-                    None => None,
-                    Some(id) => Some((
-                        ArchiveRow {
-                            id,
-                            remote_id: r.get(9)?,
-                            kind: ArchiveKind::parse(&r.get::<_, String>(10)?),
-                            size: r.get::<_, i64>(11)? as u64,
-                            tree_hash: s2h(&r.get::<_, String>(12)?)?,
-                            backend: r.get(13)?,
-                            stored_at: r.get(14)?,
-                        },
-                        r.get::<_, i64>(15)? as u64,
-                    )),
-                };
-                Ok(LocatedVersion { rec, location })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        let mut rows = stmt.query([snapshot]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let v = Self::read_located(r).map_err(|e| self.err(e))?;
+            f(v)?;
+        }
+        Ok(())
+    }
+
+    fn read_located(r: &rusqlite::Row<'_>) -> rusqlite::Result<LocatedVersion> {
+        let rec = Self::read_version(r, 0)?;
+        let archive_id: Option<i64> = r.get(8)?;
+        let location = match archive_id {
+            None => None,
+            Some(id) => Some((
+                ArchiveRow {
+                    id,
+                    remote_id: r.get(9)?,
+                    kind: ArchiveKind::parse(&r.get::<_, String>(10)?),
+                    size: r.get::<_, i64>(11)? as u64,
+                    tree_hash: hash_col(r, 12)?,
+                    backend: r.get(13)?,
+                    stored_at: r.get(14)?,
+                },
+                r.get::<_, i64>(15)? as u64,
+            )),
+        };
+        Ok(LocatedVersion { rec, location })
     }
 }

@@ -62,18 +62,19 @@ pub fn ls(p: &Profile, at: Option<i64>, patterns: &[String]) -> Result<LsReport>
     let catalog = Catalog::open_existing(&p.catalog_path(), &p.name)?;
     let selection = Selection::new(patterns)?;
     let snapshot = crate::restore::snapshot_at(&catalog, at, &p.name)?;
-    let files = catalog
-        .versions_at(snapshot.id)?
-        .into_iter()
-        .filter(|v| v.rec.kind != EntryKind::Dir && selection.matches(&v.rec.tree, &v.rec.path))
-        .map(|v| LsEntry {
-            path: v.rec.display_path(),
-            raw_path: v.rec.full_path_bytes(),
-            kind: v.rec.kind.as_str(),
-            size: v.rec.size,
-            mtime: crate::timespec::format_ns(v.rec.mtime_ns),
-        })
-        .collect();
+    let mut files = Vec::new();
+    catalog.for_each_version_at(snapshot.id, |v| {
+        if v.rec.kind != EntryKind::Dir && selection.matches(&v.rec.tree, &v.rec.path) {
+            files.push(LsEntry {
+                path: v.rec.display_path(),
+                raw_path: v.rec.full_path_bytes(),
+                kind: v.rec.kind.as_str(),
+                size: v.rec.size,
+                mtime: crate::timespec::format_ns(v.rec.mtime_ns),
+            });
+        }
+        Ok(())
+    })?;
     Ok(LsReport {
         name: p.name.clone(),
         files,

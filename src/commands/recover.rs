@@ -75,6 +75,23 @@ struct State {
     #[serde(default)]
     catalog_size: Option<u64>,
     warm_ticket: Option<String>,
+    /// The deltas newer than the full copy, oldest first: applied in this order.
+    #[serde(default)]
+    deltas: Vec<DeltaObject>,
+    /// Retrieval tickets of the deltas, by id.
+    #[serde(default)]
+    delta_tickets: std::collections::BTreeMap<String, String>,
+}
+
+/// A catalog delta to apply after the full copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeltaObject {
+    id: String,
+    hash: Option<String>,
+    time: i64,
+    /// From the listing, so the download is a byte range the retry layer can continue.
+    #[serde(default)]
+    size: u64,
 }
 
 fn state_path(p: &Profile) -> PathBuf {
@@ -103,6 +120,16 @@ enum Step<T> {
         eta: Option<Duration>,
         what: &'static str,
     },
+}
+
+impl<T> Step<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Ready(t) => Step::Ready(f(t)),
+            Step::Legacy => Step::Legacy,
+            Step::Wait { eta, what } => Step::Wait { eta, what },
+        }
+    }
 }
 
 /// Rebuilds the profile's catalog from the backend, or says what it waits for.
@@ -143,7 +170,10 @@ pub fn recover(p: &Profile, tier: Tier) -> Result<RecoverReport> {
     let step = match step {
         Step::Ready(id) => {
             super::age::check_identity(p, crate::backend::crypt::is_encrypted_id(&id))?;
-            warm_up(p, &*backend, &mut state, &id, tier)?
+            match warm_up(p, &*backend, &mut state, &id, tier)? {
+                Step::Ready(t) => warm_up_deltas(p, &*backend, &mut state, tier)?.map(|()| t),
+                wait => wait,
+            }
         }
         Step::Wait { eta, what } => Step::Wait { eta, what },
         Step::Legacy => Step::Legacy,
@@ -186,9 +216,10 @@ fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Re
         return Ok(Step::Legacy);
     }
     let newest = items
-        .into_iter()
+        .iter()
         .filter(|o| o.kind == Some(ObjectKind::Catalog))
         .max_by_key(|o| (o.created.unwrap_or(0), o.id.clone()))
+        .cloned()
         .ok_or_else(|| {
             Error::Usage(format!(
                 "{}: no catalog copy found in {}: nothing to recover from",
@@ -200,9 +231,63 @@ fn find_newest_copy(p: &Profile, backend: &dyn Backend, state: &mut State) -> Re
     state.catalog_hash = newest.tree_hash.map(|h| h.to_hex());
     state.catalog_time = newest.created;
     state.catalog_size = Some(newest.size);
+    state.deltas = deltas_after(&items, newest.created.unwrap_or(0));
     state.list_ticket = None;
     save(p, state)?;
     Ok(Step::Ready(newest.id))
+}
+
+/// The deltas newer than the full copy made at `after`, oldest first. Each catalog object
+/// got a later second than every one uploaded before it, recorded or not.
+fn deltas_after(items: &[crate::backend::ObjectInfo], after: i64) -> Vec<DeltaObject> {
+    let mut deltas: Vec<DeltaObject> = items
+        .iter()
+        .filter(|o| o.kind == Some(ObjectKind::CatalogDelta))
+        .filter_map(|o| {
+            let time = o.created?;
+            (time > after).then(|| DeltaObject {
+                id: o.id.clone(),
+                hash: o.tree_hash.map(|h| h.to_hex()),
+                time,
+                size: o.size,
+            })
+        })
+        .collect();
+    deltas.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    deltas
+}
+
+/// The deltas made readable (thaws in cold storage, requested together).
+fn warm_up_deltas(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &mut State,
+    tier: Tier,
+) -> Result<Step<()>> {
+    let mut longest: Option<Duration> = None;
+    for d in state.deltas.clone() {
+        let ticket = state.delta_tickets.get(&d.id).cloned();
+        match backend.warm_up(&d.id, None, tier, ticket.as_deref())? {
+            WarmState::Pending { ticket, eta } => {
+                state.delta_tickets.insert(d.id.clone(), ticket);
+                longest = Some(longest.map_or(eta, |l| l.max(eta)));
+            }
+            WarmState::Ready { ticket: Some(t) } => {
+                state.delta_tickets.insert(d.id.clone(), t);
+            }
+            WarmState::Ready { ticket: None } => {
+                state.delta_tickets.remove(&d.id);
+            }
+        }
+    }
+    save(p, state)?;
+    Ok(match longest {
+        Some(eta) => Step::Wait {
+            eta: Some(eta),
+            what: "the catalog deltas are being retrieved",
+        },
+        None => Step::Ready(()),
+    })
 }
 
 /// The copy made readable (a thaw in cold storage): the ticket to read it with.
@@ -295,6 +380,7 @@ fn download_and_check(
         )));
     }
     let mut cat = Catalog::open(tmp)?;
+    let delta_sizes = apply_deltas(p, backend, state, &mut cat, tmp)?;
     let problems = cat.check()?;
     if !problems.is_empty() {
         return Err(Error::Integrity(format!(
@@ -314,7 +400,73 @@ fn download_and_check(
             .catalog_time
             .unwrap_or_else(|| chrono::Utc::now().timestamp()),
     })?;
+    // The backend holds this state: the next sync's catalog backup is a delta from here, with
+    // a later time than every catalog object listed.
+    let last = state
+        .deltas
+        .last()
+        .map_or(state.catalog_time, |d| Some(d.time));
+    crate::sync::note_recovered(&mut cat, size, &delta_sizes, last.unwrap_or(0))?;
     Ok(cat)
+}
+
+/// Downloads each delta, checks its hash, and applies it to `cat`, oldest first. Returns
+/// their sizes.
+fn apply_deltas(
+    p: &Profile,
+    backend: &dyn Backend,
+    state: &State,
+    cat: &mut Catalog,
+    tmp: &Path,
+) -> Result<Vec<u64>> {
+    let file = tmp.with_extension("delta");
+    let result = (|| {
+        let mut sizes = Vec::new();
+        let mut recorded = Vec::new();
+        for d in &state.deltas {
+            let _ = std::fs::remove_file(&file);
+            let mut f = crate::private::file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&file)
+                .map_err(|e| Error::io(&file, e))?;
+            let ticket = state.delta_tickets.get(&d.id).map(String::as_str);
+            let range = (d.size > 0).then_some(ByteRange {
+                start: 0,
+                end: d.size,
+            });
+            let size = backend.get(&d.id, range, ticket, &mut f)?;
+            drop(f);
+            let f = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
+            let (hash, _) =
+                tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&file, e))?;
+            if d.hash.as_ref().is_some_and(|h| *h != hash.to_hex()) {
+                return Err(Error::Integrity(format!(
+                    "{}: the downloaded catalog delta {} does not match its hash: run `recover` again",
+                    p.name, d.id
+                )));
+            }
+            cat.apply_delta(&file)?;
+            recorded.push(NewArchive {
+                remote_id: d.id.clone(),
+                kind: ArchiveKind::CatalogDelta,
+                size,
+                tree_hash: hash,
+                backend: backend.name().to_string(),
+                stored_at: d.time,
+            });
+            sizes.push(size);
+        }
+        // Recorded only once every delta is applied: a later delta holds the archive rows of
+        // the deltas before it with their own ids, which a row added here would clash with.
+        for a in &recorded {
+            cat.record_archive(a)?;
+        }
+        Ok(sizes)
+    })();
+    let _ = std::fs::remove_file(&file);
+    result
 }
 
 #[cfg(test)]

@@ -192,11 +192,12 @@ pub fn plan(
     let snapshot = snapshot_at(catalog, at, &opts.profile)?;
     let selection = Selection::new(&args.patterns)?;
     let mut entries = Entries::new(&args.to, args.overwrite);
-    for v in catalog.versions_at(snapshot.id)? {
+    catalog.for_each_version_at(snapshot.id, |v| {
         if selection.matches(&v.rec.tree, &v.rec.path) {
             entries.add(v);
         }
-    }
+        Ok(())
+    })?;
     let archives = std::mem::take(&mut entries.per_archive)
         .into_values()
         .map(|(archive, members)| archive_plan(archive, members, backend, catalog))
@@ -333,6 +334,7 @@ fn object_kind(k: ArchiveKind) -> ObjectKind {
         ArchiveKind::File => ObjectKind::File,
         ArchiveKind::Bundle => ObjectKind::Bundle,
         ArchiveKind::Catalog => ObjectKind::Catalog,
+        ArchiveKind::CatalogDelta => ObjectKind::CatalogDelta,
     }
 }
 

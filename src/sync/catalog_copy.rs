@@ -1,67 +1,188 @@
-//! Storing a consistent copy of the catalog in the backend at the end of a sync, so a lost
-//! machine can be recovered from the backend alone.
+//! Backing up the catalog at the end of a sync, so a lost machine can be recovered from the
+//! backend alone: a full copy now and then, and in between a small delta of the rows that
+//! changed since the previous copy or delta.
+//!
+//! A full copy is made when there is no recorded base to make a delta from (the first backup,
+//! a catalog upgraded or recovered), after [`MAX_DELTAS`] deltas, or when the deltas since the
+//! full copy would add up to more than 1/[`DELTA_FRACTION`] of it. `recover` applies the newest
+//! full copy, then every delta newer than it, oldest first.
+//!
+//! Crash safety: the base (the mark a delta is made from) moves only after the backend
+//! confirmed the object stored, so a delta that was uploaded but not recorded is followed by
+//! one made from the same base, holding the same rows and newer ones; applied after it, the
+//! newer delta wins. Each object's time is noted before it is uploaded and the next one gets a
+//! later second, so the order of uploads is the order of times even for unrecorded ones.
 
 use super::SyncOptions;
 use crate::backend::{Backend, ObjectKind, PutMeta};
-use crate::catalog::{ArchiveKind, Catalog, NewArchive};
+use crate::catalog::{ArchiveKind, Catalog, DeltaMark, NewArchive};
 use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Meta key: "1" while the catalog has changes that no copy in the backend holds.
-pub(super) const BACKUP_PENDING: &str = "catalog_backup_pending";
+pub const BACKUP_PENDING: &str = "catalog_backup_pending";
+/// Meta key: the mark of the last recorded copy or delta; absent: the next backup is full.
+pub const BACKUP_BASE: &str = "catalog_backup_base";
+/// Meta key: deltas recorded since the last full copy, and their bytes.
+const BACKUP_DELTAS: &str = "catalog_backup_deltas";
+const BACKUP_DELTA_BYTES: &str = "catalog_backup_delta_bytes";
+/// Meta key: bytes of the last full copy.
+const BACKUP_FULL_BYTES: &str = "catalog_backup_full_bytes";
+/// Meta key: the time given to the last catalog object before its upload.
+pub const BACKUP_LAST_TIME: &str = "catalog_backup_last_time";
 
-/// Stores a consistent copy of the catalog in the backend and records it. The catalog owes a
-/// copy until then, whatever stops this midway.
+/// Deltas between two full copies at most.
+pub const MAX_DELTAS: u64 = 50;
+/// The deltas since a full copy add up to at most 1/DELTA_FRACTION of it, or to at most
+/// MIN_DELTA_BYTES for a small catalog (a few KiB of deltas beat a full copy of any size).
+pub const DELTA_FRACTION: u64 = 4;
+pub const MIN_DELTA_BYTES: u64 = 1 << 20;
+
+fn meta_u64(catalog: &Catalog, key: &str) -> Result<u64> {
+    Ok(catalog.meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// One catalog object ready to upload.
+struct Prepared {
+    kind: ObjectKind,
+    hash: crate::hash::Hash32,
+    size: u64,
+}
+
+/// Stores a full copy or a delta of the catalog in the backend and records it. The catalog
+/// owes a backup until then, whatever stops this midway. Returns the object's id.
 pub fn backup_catalog(
     opts: &SyncOptions,
     backend: &dyn Backend,
     catalog: &mut Catalog,
 ) -> Result<String> {
     crate::private::create_dir(&opts.staging_dir).map_err(|e| Error::io(&opts.staging_dir, e))?;
-    let copy = opts
+    let file = opts
         .staging_dir
         .join(format!("catalog-{}.sqlite3", std::process::id()));
-    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(&file);
     let result = (|| {
-        catalog.backup_to(&copy)?;
-        // The copy says no backup is pending: it is the backup.
-        Catalog::open(&copy)?.set_meta(BACKUP_PENDING, "0")?;
-        let file = std::fs::File::open(&copy).map_err(|e| Error::io(&copy, e))?;
-        let (hash, size) = crate::hash::tree_hash_reader(std::io::BufReader::new(file))
-            .map_err(|e| Error::io(&copy, e))?;
-        // `recover` takes the copy with the latest time, in seconds: each copy gets a later
-        // second than the one before, even when two syncs end within one second.
-        let last = catalog
-            .archives()?
-            .into_iter()
-            .filter(|a| a.kind == ArchiveKind::Catalog)
-            .map(|a| a.stored_at)
-            .max();
-        let created = last.map_or(super::now_secs(), |last| super::now_secs().max(last + 1));
+        let mark = catalog.delta_mark()?;
+        let prepared = prepare(catalog, &file)?;
+        // A later second than any catalog object before, recorded or not.
+        let last = meta_u64(catalog, BACKUP_LAST_TIME)? as i64;
+        let created = super::now_secs().max(last + 1);
+        catalog.set_meta(BACKUP_LAST_TIME, &created.to_string())?;
         let id = backend.put(
             &PutMeta {
-                kind: ObjectKind::Catalog,
-                tree_hash: hash,
-                size,
+                kind: prepared.kind,
+                tree_hash: prepared.hash,
+                size: prepared.size,
                 profile: opts.profile.clone(),
                 created,
                 age_header: None,
             },
-            &copy,
+            &file,
         )?;
-        catalog.record_archive(&NewArchive {
-            remote_id: id.clone(),
-            kind: ArchiveKind::Catalog,
-            size,
-            tree_hash: hash,
-            backend: backend.name().to_string(),
-            stored_at: created,
-        })?;
-        catalog.set_meta(BACKUP_PENDING, "0")?;
+        record(catalog, &prepared, &id, backend.name(), created, mark)?;
         Ok(id)
     })();
-    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(&file);
     result
+}
+
+/// Writes a delta from the recorded base to `file`, or a full copy when one is due.
+fn prepare(catalog: &Catalog, file: &Path) -> Result<Prepared> {
+    let base = catalog
+        .meta(BACKUP_BASE)?
+        .and_then(|b| DeltaMark::parse(&b));
+    if let Some(base) = base
+        && meta_u64(catalog, BACKUP_DELTAS)? < MAX_DELTAS
+    {
+        catalog.write_delta(base, file)?;
+        let (hash, size) = hash_file(file)?;
+        let total = meta_u64(catalog, BACKUP_DELTA_BYTES)? + size;
+        let full = meta_u64(catalog, BACKUP_FULL_BYTES)?;
+        if total <= MIN_DELTA_BYTES.max(full / DELTA_FRACTION) {
+            return Ok(Prepared {
+                kind: ObjectKind::CatalogDelta,
+                hash,
+                size,
+            });
+        }
+        std::fs::remove_file(file).map_err(|e| Error::io(file, e))?;
+    }
+    catalog.backup_to(file)?;
+    {
+        // The copy says no backup is pending (it is the backup) and has no base: a catalog
+        // recovered from it makes a full copy first.
+        let mut copy = Catalog::open(file)?;
+        copy.set_meta(BACKUP_PENDING, "0")?;
+        copy.delete_meta(BACKUP_BASE)?;
+    }
+    let (hash, size) = hash_file(file)?;
+    Ok(Prepared {
+        kind: ObjectKind::Catalog,
+        hash,
+        size,
+    })
+}
+
+fn hash_file(file: &Path) -> Result<(crate::hash::Hash32, u64)> {
+    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    crate::hash::tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(file, e))
+}
+
+/// Records the stored object and moves the base to `mark`.
+fn record(
+    catalog: &mut Catalog,
+    p: &Prepared,
+    id: &str,
+    backend: &str,
+    created: i64,
+    mark: DeltaMark,
+) -> Result<()> {
+    let kind = match p.kind {
+        ObjectKind::CatalogDelta => ArchiveKind::CatalogDelta,
+        _ => ArchiveKind::Catalog,
+    };
+    catalog.record_archive(&NewArchive {
+        remote_id: id.to_string(),
+        kind,
+        size: p.size,
+        tree_hash: p.hash,
+        backend: backend.to_string(),
+        stored_at: created,
+    })?;
+    let (deltas, delta_bytes) = if kind == ArchiveKind::CatalogDelta {
+        (
+            meta_u64(catalog, BACKUP_DELTAS)? + 1,
+            meta_u64(catalog, BACKUP_DELTA_BYTES)? + p.size,
+        )
+    } else {
+        catalog.set_meta(BACKUP_FULL_BYTES, &p.size.to_string())?;
+        (0, 0)
+    };
+    catalog.set_meta(BACKUP_DELTAS, &deltas.to_string())?;
+    catalog.set_meta(BACKUP_DELTA_BYTES, &delta_bytes.to_string())?;
+    catalog.set_meta(BACKUP_BASE, &mark.to_text())?;
+    catalog.set_meta(BACKUP_PENDING, "0")
+}
+
+/// Notes in a catalog that `recover` rebuilt from a full copy of `full_bytes` and deltas of
+/// `delta_bytes` (the newest object made at `last_time`) that the backend holds all of it:
+/// later deltas are made from here.
+pub fn note_recovered(
+    catalog: &mut Catalog,
+    full_bytes: u64,
+    delta_bytes: &[u64],
+    last_time: i64,
+) -> Result<()> {
+    let mark = catalog.delta_mark()?;
+    catalog.set_meta(BACKUP_FULL_BYTES, &full_bytes.to_string())?;
+    catalog.set_meta(BACKUP_DELTAS, &delta_bytes.len().to_string())?;
+    catalog.set_meta(
+        BACKUP_DELTA_BYTES,
+        &delta_bytes.iter().sum::<u64>().to_string(),
+    )?;
+    catalog.set_meta(BACKUP_LAST_TIME, &last_time.to_string())?;
+    catalog.set_meta(BACKUP_BASE, &mark.to_text())?;
+    catalog.set_meta(BACKUP_PENDING, "0")
 }
 
 /// Removes temporary files a killed sync left in the staging directory.

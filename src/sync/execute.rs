@@ -8,8 +8,8 @@
 //! Crash safety: a file version is recorded only in the transaction that records the archive
 //! holding its content, after the backend confirmed it stored.
 
-use super::plan::{SyncPlan, ToRead, record_of};
-use super::workers::{self, Event, Upload, Workers};
+use super::plan::{SyncPlan, ToRead};
+use super::workers::{self, Event, ReadJob, Upload, Workers};
 use super::{BundleWriter, FileError, MemberMeta, ReadFile, SyncOptions, SyncReport, display};
 use crate::backend::Backend;
 use crate::catalog::{ArchiveKind, Catalog, NewArchive, NewContent, SnapshotId, VersionRecord};
@@ -17,7 +17,7 @@ use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::Hash32;
 use crate::log;
 use crate::progress::Progress;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -48,7 +48,6 @@ pub(super) fn store(
             ..Default::default()
         },
         progress,
-        known: HashSet::new(),
         pending: HashMap::new(),
         versions: Vec::new(),
         reading: 0,
@@ -65,9 +64,8 @@ pub(super) fn store(
         ex.changed_anything = true;
     }
     if !plan.to_read.is_empty() {
-        ex.known = ex.catalog.known_contents()?;
         for job in &plan.to_read {
-            progress.queue_read(job.entry.size);
+            progress.queue_read(job.size);
         }
         ex.run(plan.to_read, backend)?;
     }
@@ -84,8 +82,6 @@ struct Executor<'a> {
     snapshot: SnapshotId,
     report: SyncReport,
     progress: &'a Progress,
-    /// Contents the catalog holds.
-    known: HashSet<Hash32>,
     /// Contents being stored in this run, with the versions waiting for them.
     pending: HashMap<Hash32, Waiting>,
     /// Versions of contents already stored, recorded in batches.
@@ -146,7 +142,8 @@ impl Executor<'_> {
                     break;
                 };
                 self.reading += 1;
-                let _ = workers.read.send(job);
+                let abs = job.abs(self.opts);
+                let _ = workers.read.send(ReadJob { job, abs });
             }
             if (backlog_done || self.fatal.is_some()) && self.reading == 0 {
                 self.close_bundle(workers);
@@ -193,17 +190,18 @@ impl Executor<'_> {
     fn on_read(
         &mut self,
         workers: &Workers,
-        job: ToRead,
+        ReadJob { job, abs }: ReadJob,
         result: std::result::Result<ReadFile, String>,
     ) {
         self.reading -= 1;
-        let (e, is_new) = (job.entry, job.is_new);
-        self.progress.read_done(e.size);
+        let is_new = job.is_new;
+        self.progress.read_done(job.size);
         let r = match result {
             Ok(r) => r,
             Err(msg) => {
                 // The old version (if any) stays current: never taken as deleted.
-                return self.file_error(is_new, display(&e.tree, &e.rel), msg);
+                let path = display(job.tree_key(self.opts), &job.rel);
+                return self.file_error(is_new, path, msg);
             }
         };
         self.report.read_bytes += r.size;
@@ -211,23 +209,30 @@ impl Executor<'_> {
             size: r.size,
             mtime_ns: r.mtime_ns,
             mode: r.mode,
-            ..record_of(&e, Some(r.hash))
+            ..job.record(self.opts, r.hash)
         };
-        if self.known.contains(&r.hash) {
+        let known = match self.catalog.has_content(&r.hash) {
+            Ok(k) => k,
+            Err(e) => {
+                self.fatal.get_or_insert(e);
+                return;
+            }
+        };
+        if known {
             self.report.deduplicated += 1;
             self.versions.push(rec);
         } else if let Some(w) = self.pending.get_mut(&r.hash) {
             self.report.deduplicated += 1;
             w.push((rec, is_new));
         } else if r.size <= self.opts.threshold {
-            self.add_to_bundle(workers, rec, is_new, &e.abs, r.bytes);
+            self.add_to_bundle(workers, rec, is_new, &abs, r.bytes);
         } else {
             self.pending.insert(r.hash, vec![(rec, is_new)]);
             let (hash, size) = (r.hash, r.size);
             self.send_upload(
                 workers,
                 Upload::File {
-                    source: e.abs,
+                    source: abs,
                     hash,
                     size,
                 },
@@ -385,7 +390,6 @@ impl Executor<'_> {
                 self.changed_anything = true;
                 self.report.archives_uploaded += 1;
                 self.report.uploaded_bytes += archive.size;
-                self.known.extend(contents.iter().map(|c| c.hash));
             }
             Err(e) => {
                 self.fatal.get_or_insert(e);

@@ -22,7 +22,9 @@ mod report;
 mod workers;
 
 pub use bundle::{BundleWriter, FinishedBundle, MemberMeta};
-pub use catalog_copy::{backup_catalog, clean_staging};
+pub use catalog_copy::{
+    BACKUP_BASE, BACKUP_LAST_TIME, BACKUP_PENDING, backup_catalog, clean_staging, note_recovered,
+};
 pub use plan::{Estimate, SyncPlan, ToRead, plan, upload_requests};
 pub use read::{ReadFile, read_file};
 pub use report::{Counts, FileError, SyncReport};
@@ -33,7 +35,6 @@ use crate::error::{Error, Result};
 use crate::log;
 use crate::progress::Progress;
 use crate::scan::TreeSpec;
-use catalog_copy::BACKUP_PENDING;
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -6,22 +6,57 @@
 //! the plan and stops there.
 
 use super::{Counts, FileError, SyncOptions, display};
-use crate::catalog::{Catalog, CurrentVersion, EntryKind, VersionRecord};
+use crate::catalog::{Catalog, CurrentLookup, CurrentMeta, EntryKind, VersionRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash32;
 use crate::log;
 use crate::progress::Progress;
 use crate::scan::{self, ScanEntry, ScanEvent};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::mpsc;
 
-/// A new or changed file whose content must be read.
+/// A new or changed file whose content must be read. Compact (about 60 bytes with its path),
+/// since a first backup plans one per file: the tree is an index into
+/// [`SyncOptions::trees`], and the absolute path is made when the file is read.
 #[derive(Debug, Clone)]
 pub struct ToRead {
-    pub entry: ScanEntry,
+    pub tree: u32,
+    /// Relative path, `/`-separated raw bytes.
+    pub rel: Box<[u8]>,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub mode: u32,
     /// Counted as new (else as changed).
     pub is_new: bool,
+}
+
+impl ToRead {
+    /// The settings key of the file's tree.
+    pub fn tree_key<'o>(&self, opts: &'o SyncOptions) -> &'o str {
+        &opts.trees[self.tree as usize].key
+    }
+
+    /// Where the file is.
+    pub fn abs(&self, opts: &SyncOptions) -> std::path::PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        opts.trees[self.tree as usize]
+            .root
+            .join(std::ffi::OsStr::from_bytes(&self.rel))
+    }
+
+    /// The version the file becomes once read, with its content hash.
+    pub fn record(&self, opts: &SyncOptions, hash: Hash32) -> VersionRecord {
+        VersionRecord {
+            tree: self.tree_key(opts).to_string(),
+            path: self.rel.to_vec(),
+            kind: EntryKind::File,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            mode: self.mode,
+            hash: Some(hash),
+            target: None,
+        }
+    }
 }
 
 /// What storing the plan would take, for `--dry-run` and cost estimates.
@@ -76,7 +111,7 @@ pub fn upload_requests(size: u64, part_size: u64) -> u64 {
 }
 
 /// The version a scan entry becomes, with the content hash when known.
-pub(super) fn record_of(e: &ScanEntry, hash: Option<Hash32>) -> VersionRecord {
+fn record_of(e: &ScanEntry, hash: Option<Hash32>) -> VersionRecord {
     VersionRecord {
         tree: e.tree.clone(),
         path: e.rel.clone(),
@@ -103,9 +138,12 @@ pub fn plan(opts: &SyncOptions, catalog: &Catalog, progress: &Progress) -> Resul
                 .map_err(|m| Error::Usage(format!("{}: {m}", opts.profile)))?,
         );
     }
+    let max_id = catalog.max_version_id()?;
     let mut planner = Planner {
         opts,
-        current: catalog.current_versions()?,
+        current: catalog.current_lookup()?,
+        seen: vec![0; (max_id as usize + 64) / 64],
+        fatal: None,
         protected: Vec::new(),
         plan: SyncPlan::default(),
         progress,
@@ -132,14 +170,22 @@ pub fn plan(opts: &SyncOptions, catalog: &Catalog, progress: &Progress) -> Resul
         }
     });
     progress.scan_finished();
-    Ok(planner.finish())
+    if let Some(e) = planner.fatal.take() {
+        return Err(e);
+    }
+    planner.finish(catalog)
 }
 
 /// Compares scan events with the current versions, one at a time.
 struct Planner<'a> {
     opts: &'a SyncOptions,
-    /// Current versions not seen (yet) in this walk.
-    current: HashMap<(String, Vec<u8>), CurrentVersion>,
+    /// Looks up the current version of each scanned entry.
+    current: CurrentLookup<'a>,
+    /// Bit `id` set: current version `id` was seen by this walk (1 bit a version id, so a
+    /// million files cost 125 KB; what is not seen is gone).
+    seen: Vec<u64>,
+    /// A catalog error that stops the plan.
+    fatal: Option<Error>,
     /// (tree, rel prefix) below which nothing may be taken as gone; `None` = the whole tree.
     protected: Vec<(String, Option<Vec<u8>>)>,
     plan: SyncPlan,
@@ -177,11 +223,26 @@ impl Planner<'_> {
             self.plan.counts.scanned += 1;
             self.progress.scanned(1, e.size);
         }
-        let prev = self.current.remove(&(e.tree.clone(), e.rel.clone()));
+        if self.fatal.is_some() {
+            return;
+        }
+        let prev = match self.current.get(&e.tree, &e.rel) {
+            Ok(p) => p,
+            Err(err) => {
+                self.fatal = Some(err);
+                return;
+            }
+        };
+        if let Some(p) = &prev {
+            let id = p.id as usize;
+            if let Some(word) = self.seen.get_mut(id / 64) {
+                *word |= 1 << (id % 64);
+            }
+        }
         if let Some(prev) = prev.as_ref().filter(|p| same_meta(p, &e)) {
-            if prev.rec.mode != e.mode {
+            if prev.mode != e.mode {
                 // Only the permissions changed: a new version with the same content.
-                self.plan.record.push(record_of(&e, prev.rec.hash));
+                self.plan.record.push(record_of(&e, prev.hash));
                 if counted {
                     self.plan.counts.changed += 1;
                 }
@@ -192,7 +253,7 @@ impl Planner<'_> {
         }
         // Directories are not counted: a file or link where a directory was is new, and one
         // that a directory replaced is deleted.
-        let prev_counted = prev.is_some_and(|p| p.rec.kind != EntryKind::Dir);
+        let prev_counted = prev.is_some_and(|p| p.kind != EntryKind::Dir);
         let is_new = !prev_counted;
         if counted {
             if is_new {
@@ -220,36 +281,54 @@ impl Planner<'_> {
             est.large_bytes += e.size;
             est.requests += upload_requests(e.size, self.opts.part_size);
         }
-        self.plan.to_read.push(ToRead { entry: e, is_new });
+        let tree = self
+            .opts
+            .trees
+            .iter()
+            .position(|t| t.key == e.tree)
+            .unwrap_or(0) as u32;
+        self.plan.to_read.push(ToRead {
+            tree,
+            rel: e.rel.into_boxed_slice(),
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            mode: e.mode,
+            is_new,
+        });
     }
 
     /// What was not seen is gone, unless an error hid it; then the totals.
-    fn finish(mut self) -> SyncPlan {
-        let protected = std::mem::take(&mut self.protected);
-        for cv in self.current.into_values() {
-            let hidden = protected.iter().any(|(tree, prefix)| {
-                *tree == cv.rec.tree && prefix.as_ref().is_none_or(|p| is_under(&cv.rec.path, p))
-            });
+    fn finish(mut self, catalog: &Catalog) -> Result<SyncPlan> {
+        drop(self.current);
+        let (protected, seen, plan) = (&self.protected, &self.seen, &mut self.plan);
+        catalog.for_each_current(|id, tree, path, kind| {
+            let i = id as usize;
+            if seen.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
+                return;
+            }
+            let hidden = protected
+                .iter()
+                .any(|(t, prefix)| t == tree && prefix.as_ref().is_none_or(|p| is_under(path, p)));
             if hidden {
-                continue;
+                return;
             }
-            if cv.rec.kind != EntryKind::Dir {
-                self.plan.counts.deleted += 1;
+            if kind != EntryKind::Dir {
+                plan.counts.deleted += 1;
             }
-            self.plan.gone.push(cv.id);
-        }
+            plan.gone.push(id);
+        })?;
         let est = &mut self.plan.estimate;
         let bundles = est.bundled_bytes.div_ceil(self.opts.threshold.max(1));
         // One archive per bundle and large file, and the catalog copy.
         est.archives = bundles + est.large_files + 1;
         est.requests += bundles + 1;
-        self.plan
+        Ok(self.plan)
     }
 }
 
-fn same_meta(prev: &CurrentVersion, e: &ScanEntry) -> bool {
-    prev.rec.kind == e.kind
-        && prev.rec.size == e.size
-        && prev.rec.mtime_ns == e.mtime_ns
-        && prev.rec.target == e.target
+fn same_meta(prev: &CurrentMeta, e: &ScanEntry) -> bool {
+    prev.kind == e.kind
+        && prev.size == e.size
+        && prev.mtime_ns == e.mtime_ns
+        && prev.target == e.target
 }

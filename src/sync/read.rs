@@ -53,7 +53,14 @@ fn read_once(path: &Path, keep_limit: u64) -> io::Result<Option<ReadFile>> {
         Vec::new()
     };
     let mut hasher = TreeHasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    // No larger than the file (and one byte to see its end): zeroing a 256 KiB buffer for each
+    // small file was 7 % of a first backup of a million small files.
+    let mut buf = vec![
+        0u8;
+        (before.len() as usize)
+            .saturating_add(1)
+            .clamp(4096, 256 * 1024)
+    ];
     loop {
         let n = match file.read(&mut buf) {
             Ok(0) => break,

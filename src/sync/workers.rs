@@ -59,9 +59,15 @@ impl Upload {
     }
 }
 
+/// A file to read: the planned file and where it is.
+pub(super) struct ReadJob {
+    pub(super) job: ToRead,
+    pub(super) abs: PathBuf,
+}
+
 /// What the workers report.
 pub(super) enum Event {
-    Read(ToRead, std::result::Result<ReadFile, String>),
+    Read(ReadJob, std::result::Result<ReadFile, String>),
     Uploaded(Upload, Result<String>),
 }
 
@@ -99,7 +105,7 @@ fn spawn_pool<'scope, J, F>(
 
 /// The job channels the coordinator feeds; dropping them stops the workers.
 pub(super) struct Workers {
-    pub(super) read: Sender<ToRead>,
+    pub(super) read: Sender<ReadJob>,
     pub(super) upload: Sender<Upload>,
 }
 
@@ -112,10 +118,10 @@ pub(super) fn start<'scope>(
     profile: &'scope str,
     events: &SyncSender<Event>,
 ) -> Workers {
-    let (read_tx, read_rx) = std::sync::mpsc::channel::<ToRead>();
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<ReadJob>();
     let (upload_tx, upload_rx) = std::sync::mpsc::channel::<Upload>();
-    spawn_pool(s, readers, read_rx, events, |job: ToRead| {
-        let result = read_file(&job.entry.abs, KEEP_IN_MEMORY);
+    spawn_pool(s, readers, read_rx, events, |job: ReadJob| {
+        let result = read_file(&job.abs, KEEP_IN_MEMORY);
         Event::Read(job, result)
     });
     spawn_pool(s, uploaders, upload_rx, events, move |job: Upload| {

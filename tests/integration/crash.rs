@@ -36,24 +36,34 @@ fn versions(db: &Path) -> Vec<String> {
     rows
 }
 
-/// Whether some catalog copy in the store records every version the local catalog has: what
-/// the last sync recorded must be recoverable from the backend alone.
+/// Whether the catalog that `recover` rebuilds from the store alone (the newest full copy and
+/// the deltas after it) records every version the local catalog has: what the last sync
+/// recorded must be recoverable from the backend alone.
 fn state_is_backed_up(f: &Fixture) -> bool {
     let live = versions(&f.catalog());
-    let scratch = tempfile::tempdir().unwrap();
-    let mut copies = f.stored("catalog");
-    // Newest first: the one to match, as a rule.
-    copies.sort_by_key(|c| std::cmp::Reverse(std::fs::metadata(c).unwrap().modified().unwrap()));
-    copies.iter().any(|copy| {
-        // Opened as a copy, so no -wal or -shm file lands in the store.
-        let tmp = scratch.path().join("copy.sqlite3");
-        std::fs::copy(copy, &tmp).unwrap();
-        let same = versions(&tmp) == live;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
-        }
-        same
-    })
+    let scratch = tempfile::tempdir_in(f.root()).unwrap();
+    let settings = scratch.path().join("recover.ini");
+    std::fs::write(
+        &settings,
+        format!(
+            "[global]\ndatabase_dir = {}\n[docs]\nlocal_dir = {}\npath = {}\npath2 = {}\n",
+            scratch.path().join("db").display(),
+            f.p("store").display(),
+            f.p("src").display(),
+            f.p("src2").display()
+        ),
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(BIN);
+    f.configure(&mut c);
+    c.arg("-c").arg(&settings).args(["-p", "docs", "recover"]);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "recover: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    versions(&scratch.path().join("db/docs.sqlite3")) == live
 }
 
 fn spawn_sync(f: &Fixture) -> Child {

@@ -14,16 +14,10 @@ const MARKER_NAME: &str = "secret-marker-name-q7x.txt";
 /// `init --age` in the fixture: the identity file, and its recipient.
 fn identity(f: &Fixture, name: &str) -> (PathBuf, String) {
     let settings = f.p(format!("{name}/settings.ini"));
-    let tree = f.p("src");
-    std::fs::create_dir_all(&tree).unwrap();
-    f.run(&[
-        "-c",
-        settings.to_str().unwrap(),
-        "init",
-        "--age",
-        tree.to_str().unwrap(),
-    ])
-    .expect(0);
+    // The sample backs up ~/Documents (HOME is the fixture), which holds no store.
+    std::fs::create_dir_all(f.p("Documents")).unwrap();
+    f.run(&["init", "--age", settings.to_str().unwrap()])
+        .expect(0);
     let id = f.p(format!("{name}/glaciersync-identity.txt"));
     let text = std::fs::read_to_string(&id).unwrap();
     let recipient = text
@@ -171,16 +165,8 @@ fn what_is_stored_is_opaque_and_opens_with_the_reference_age_cli() {
 #[test]
 fn identity_file_is_private_and_the_settings_encrypt_to_it() {
     let f = Fixture::new();
-    let tree = f.p("src");
-    std::fs::create_dir_all(&tree).unwrap();
-    let settings = f.p("k/settings.ini");
-    let r = f.run(&[
-        "-c",
-        settings.to_str().unwrap(),
-        "init",
-        "--age",
-        tree.to_str().unwrap(),
-    ]);
+    std::fs::create_dir_all(f.p("Documents")).unwrap();
+    let r = f.run(&["init", "--age", f.p("k/settings.ini").to_str().unwrap()]);
     r.expect(0);
     assert!(r.stderr.contains("without it nobody"), "{}", r.stderr);
     let id = f.p("k/glaciersync-identity.txt");

@@ -243,7 +243,7 @@ impl S3Backend {
 
     fn class_for(&self, kind: ObjectKind) -> &str {
         match kind {
-            ObjectKind::Catalog => "STANDARD",
+            ObjectKind::Catalog | ObjectKind::CatalogDelta => "STANDARD",
             ObjectKind::File | ObjectKind::Bundle => &self.storage_class,
         }
     }

@@ -1,0 +1,185 @@
+//! Incremental catalog backups (issue 10): after the first full copy, a sync that changed a
+//! few files uploads a small delta; `recover` rebuilds the same catalog from the newest full
+//! copy and the deltas after it, also when a delta was uploaded but never recorded.
+
+use super::common::*;
+use std::path::PathBuf;
+
+fn ls_text(f: &Fixture) -> Vec<String> {
+    f.ls(None)
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect()
+}
+
+fn with_ext(files: Vec<PathBuf>, ext: &str) -> Vec<PathBuf> {
+    files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect()
+}
+
+fn sql(f: &Fixture, statements: &str) {
+    let c = rusqlite::Connection::open(f.catalog()).unwrap();
+    c.execute_batch(statements).unwrap();
+}
+
+/// Changes a few files: an edit, a new file, a deletion, a new directory.
+fn change(f: &Fixture, round: usize) {
+    f.write(
+        format!("src/d{}/f{}.txt", round % 3, round),
+        format!("round {round}").as_bytes(),
+    );
+    f.write("src/edited.txt", format!("edit {round}").as_bytes());
+    let _ = std::fs::remove_file(f.p(format!("src/d0/base{round}.txt")));
+}
+
+fn recover_matches(f: &Fixture) {
+    let before = ls_text(f);
+    let old_status = f.run(&["--json", "status"]).json()["profiles"][0]["files"].clone();
+    std::fs::rename(f.p("db"), f.p("db-lost")).unwrap();
+    let r = f.run(&["--json", "recover"]);
+    r.expect(0);
+    assert_eq!(r.profile()["state"], "recovered");
+    assert_eq!(ls_text(f), before);
+    assert_eq!(
+        f.run(&["--json", "status"]).json()["profiles"][0]["files"],
+        old_status
+    );
+    f.run(&["verify"]).expect(0);
+    // The recovered catalog owes nothing: the next sync uploads nothing; a change after it is
+    // a delta from the recovered state, and recovers again.
+    let s = f.sync();
+    assert_eq!((s.new, s.changed, s.deleted), (0, 0, 0), "{s:#?}");
+    assert_eq!(s.archives_uploaded, 0, "{s:#?}");
+    f.write("src/after-recover.txt", b"after");
+    f.sync();
+    let before = ls_text(f);
+    std::fs::rename(f.p("db"), f.p("db-lost2")).unwrap();
+    f.run(&["recover"]).expect(0);
+    assert_eq!(ls_text(f), before);
+    let out = f.p("out");
+    f.restore(&out, &[]).expect(0);
+    assert_same_tree(&f.p("src"), &out.join("path"));
+}
+
+#[test]
+fn syncs_after_the_first_upload_small_deltas_and_recover_applies_them() {
+    let f = Fixture::new();
+    for i in 0..40 {
+        f.write(
+            format!("src/d0/base{i}.txt"),
+            format!("base {i} {}", "x".repeat(i * 10)).as_bytes(),
+        );
+    }
+    f.write("src2/other.txt", b"other");
+    f.sync();
+    assert_eq!(with_ext(f.stored("catalog"), "sqlite3").len(), 1);
+    for round in 0..5 {
+        next_second();
+        change(&f, round);
+        f.sync();
+    }
+    let fulls = with_ext(f.stored("catalog"), "sqlite3");
+    let deltas = with_ext(f.stored("catalog"), "delta");
+    assert_eq!((fulls.len(), deltas.len()), (1, 5), "{fulls:?} {deltas:?}");
+    let full = std::fs::metadata(&fulls[0]).unwrap().len();
+    for d in &deltas {
+        let size = std::fs::metadata(d).unwrap().len();
+        assert!(
+            size * 4 < full,
+            "delta {d:?}: {size} B against a full copy of {full} B"
+        );
+    }
+    recover_matches(&f);
+}
+
+#[test]
+fn a_delta_uploaded_but_not_recorded_still_recovers_the_newest_state() {
+    let f = Fixture::new();
+    for i in 0..20 {
+        f.write(
+            format!("src/d0/base{i}.txt"),
+            format!("base {i}").as_bytes(),
+        );
+    }
+    f.sync();
+    next_second();
+    change(&f, 1);
+    f.sync();
+    // The process died after the upload of the second delta and before recording it: the
+    // catalog still owes a backup from the old base, and knows no such archive.
+    let base = rusqlite::Connection::open(f.catalog())
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'catalog_backup_base'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    next_second();
+    change(&f, 2);
+    f.sync();
+    sql(
+        &f,
+        &format!(
+            "UPDATE meta SET value = '{base}' WHERE key = 'catalog_backup_base';
+             UPDATE meta SET value = '1' WHERE key = 'catalog_backup_pending';
+             UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'catalog_backup_deltas';
+             DELETE FROM archives WHERE id = (SELECT MAX(id) FROM archives WHERE kind = 'catalog-delta');"
+        ),
+    );
+    next_second();
+    change(&f, 3);
+    f.sync();
+    assert_eq!(with_ext(f.stored("catalog"), "delta").len(), 3);
+    recover_matches(&f);
+}
+
+#[test]
+fn a_full_copy_is_made_again_after_50_deltas() {
+    let f = Fixture::new();
+    f.write("src/a.txt", b"a");
+    f.sync();
+    for round in 0..51 {
+        f.write("src/a.txt", format!("round {round}").as_bytes());
+        f.sync();
+    }
+    let fulls = with_ext(f.stored("catalog"), "sqlite3");
+    let deltas = with_ext(f.stored("catalog"), "delta");
+    assert_eq!((fulls.len(), deltas.len()), (2, 50));
+    recover_matches(&f);
+}
+
+#[test]
+fn after_a_prune_the_next_backup_is_a_full_copy_and_recover_keeps_only_what_prune_kept() {
+    let f = Fixture::with_settings(
+        "[global]\ndatabase_dir = db\n[docs]\nlocal_dir = store\npath = src\nkeep_last = 1\n",
+    );
+    f.write("src/a.txt", b"first a");
+    f.sync();
+    next_second();
+    f.write("src/a.txt", b"second a, longer");
+    f.write("src/b.txt", b"b");
+    f.sync();
+    assert_eq!(with_ext(f.stored("catalog"), "delta").len(), 1);
+    next_second();
+    f.run(&["prune"]).expect(0);
+    next_second();
+    // Deltas carry no deletions: the backup after a prune is a full copy.
+    f.write("src/c.txt", b"c");
+    f.sync();
+    assert_eq!(
+        with_ext(f.stored("catalog"), "delta").len(),
+        1,
+        "no new delta"
+    );
+    let snapshots =
+        |f: &Fixture| f.run(&["--json", "status"]).json()["profiles"][0]["snapshots"].clone();
+    let before = (ls_text(&f), snapshots(&f));
+    std::fs::rename(f.p("db"), f.p("db-lost")).unwrap();
+    f.run(&["recover"]).expect(0);
+    // The forgotten snapshot does not come back.
+    assert_eq!((ls_text(&f), snapshots(&f)), before);
+    f.run(&["verify", "--remote"]).expect(0);
+}
