@@ -77,13 +77,25 @@ pub struct PrunePlan {
     pub totals: PruneTotals,
 }
 
-/// The catalog copies to drop: all but the newest `keep` (at least one is always kept), newest
-/// first by time, then by id. Only full copies (`ArchiveKind::Catalog`) are passed in; any other
-/// kind of catalog object is never dropped. With incremental copies (a full copy plus deltas) this
-/// becomes "keep the newest `keep` full copies and every delta newer than the oldest kept full".
-pub fn select_catalog_copies(mut copies: Vec<ArchiveRow>, keep: u32) -> Vec<ArchiveRow> {
-    copies.sort_by_key(|a| std::cmp::Reverse((a.stored_at, a.id)));
-    copies.into_iter().skip(keep.max(1) as usize).collect()
+/// The catalog objects to drop. A full copy plus the deltas after it make one recover point:
+/// the newest `keep` full copies are kept (at least one), with every delta newer than the oldest
+/// of them; older full copies and older deltas go. With no full copy at all nothing goes.
+pub fn select_catalog_copies(copies: Vec<ArchiveRow>, keep: u32) -> Vec<ArchiveRow> {
+    let mut fulls: Vec<(i64, i64)> = copies
+        .iter()
+        .filter(|a| a.kind == ArchiveKind::Catalog)
+        .map(|a| (a.stored_at, a.id))
+        .collect();
+    fulls.sort_by_key(|&k| std::cmp::Reverse(k));
+    let Some(&oldest_kept) = fulls.iter().take(keep.max(1) as usize).last() else {
+        return Vec::new();
+    };
+    let mut drop: Vec<ArchiveRow> = copies
+        .into_iter()
+        .filter(|a| (a.stored_at, a.id) < oldest_kept)
+        .collect();
+    drop.sort_by_key(|a| std::cmp::Reverse((a.stored_at, a.id)));
+    drop
 }
 
 /// Plans the prune of `opts` on `catalog`; `listing` is the backend's, for `--unknown`.
@@ -115,7 +127,7 @@ pub fn plan(
     let copies = catalog
         .archives()?
         .into_iter()
-        .filter(|a| a.kind == ArchiveKind::Catalog)
+        .filter(|a| matches!(a.kind, ArchiveKind::Catalog | ArchiveKind::CatalogDelta))
         .collect();
     for a in select_catalog_copies(copies, opts.keep_catalog_copies) {
         goes.push(planned(opts, &classes, &a, Why::OldCatalogCopy));
@@ -145,7 +157,7 @@ pub fn plan(
 /// The S3 class an archive was stored in: catalog copies go to `STANDARD`; data to the class
 /// in effect when it was stored (`storage_classes`); `None` when no record says.
 fn class_at(classes: &[(i64, String)], kind: &str, stored_at: i64) -> Option<String> {
-    if kind == ArchiveKind::Catalog.as_str() {
+    if kind == ArchiveKind::Catalog.as_str() || kind == ArchiveKind::CatalogDelta.as_str() {
         return Some("STANDARD".into());
     }
     classes

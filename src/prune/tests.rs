@@ -391,3 +391,34 @@ fn archives_of_the_2013_script_are_never_deleted() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn a_recover_point_is_a_full_copy_with_the_deltas_after_it() {
+    let mut cat = three_syncs();
+    // full0, d1, d2, full3, d4, full5, d6: keep 2 full copies → full3 and what follows.
+    for (i, kind) in [
+        ArchiveKind::Catalog,
+        ArchiveKind::CatalogDelta,
+        ArchiveKind::CatalogDelta,
+        ArchiveKind::Catalog,
+        ArchiveKind::CatalogDelta,
+        ArchiveKind::Catalog,
+        ArchiveKind::CatalogDelta,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store(
+            &mut cat,
+            &format!("catalog/{i}"),
+            kind,
+            &[],
+            0,
+            T0 + i as i64,
+        );
+    }
+    let mut o = opts("s3", 0, T0 + DAY);
+    o.keep_catalog_copies = 2;
+    let p = plan(&o, &cat, None).unwrap();
+    assert_eq!(ids(&p.delete), vec!["catalog/2", "catalog/1", "catalog/0"]);
+}

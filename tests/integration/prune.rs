@@ -107,16 +107,44 @@ fn keep_last_1_round_trip_frees_dead_archives_and_keeps_the_last_snapshot() {
     assert_same_tree(&f.p("src"), &out.join("path"));
     assert_same_tree(&f.p("src2"), &out.join("path2"));
 
-    // The next sync stores the owed catalog copy: a fourth, so the oldest one goes.
+    // The three syncs stored one full catalog copy and two deltas. The next sync stores the
+    // owed backup, a full copy (deltas carry no deletions); with three full copies kept,
+    // nothing of them goes yet.
     let s = f.sync();
     assert_eq!(s.archives_uploaded, 1, "{s:#?}");
+    let catalog_files = |f: &Fixture, ext: &str| {
+        files_under(&f.p("store/catalog"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .count()
+    };
+    assert_eq!(
+        (catalog_files(&f, "sqlite3"), catalog_files(&f, "delta")),
+        (2, 2)
+    );
     let again = prune_json(&f, &[]);
     // The sync made a fourth snapshot, so the third goes; it needed no archive of its own.
     assert_eq!(again["snapshots_forgotten"], 1);
-    assert_eq!(again["archives_deleted"], 1, "{again:#}");
-    assert_eq!(again["catalog_copies_deleted"], 1, "{again:#}");
-    assert_eq!(files_under(&f.p("store/catalog")).len(), 3);
+    assert_eq!(again["archives_deleted"], 0, "{again:#}");
+    assert_eq!(again["catalog_copies_deleted"], 0, "{again:#}");
     f.run(&["verify", "--remote"]).expect(0);
+    // Keeping one recover point: the newest full copy stays, the older one and its deltas go.
+    f.sync();
+    let mut text = std::fs::read_to_string(f.settings_path()).unwrap();
+    text.push_str("keep_catalog_copies = 1\n");
+    std::fs::write(f.settings_path(), text).unwrap();
+    let last = prune_json(&f, &[]);
+    assert_eq!(last["catalog_copies_deleted"], 4, "{last:#}");
+    assert_eq!(catalog_files(&f, "delta"), 0);
+    // The prune changed the catalog: the next sync stores a full copy beside the kept one.
+    f.sync();
+    assert_eq!(catalog_files(&f, "sqlite3"), 2);
+    f.run(&["verify", "--remote"]).expect(0);
+    std::fs::rename(f.p("db"), f.p("db-lost")).unwrap();
+    f.run(&["recover"]).expect(0);
+    let out2 = f.p("out2");
+    f.restore(&out2, &[]).expect(0);
+    assert_same_tree(&f.p("src"), &out2.join("path"));
 }
 
 #[test]
