@@ -87,7 +87,8 @@ pub fn select_catalog_copies(copies: Vec<ArchiveRow>, keep: u32) -> Vec<ArchiveR
         .map(|a| (a.stored_at, a.id))
         .collect();
     fulls.sort_by_key(|&k| std::cmp::Reverse(k));
-    let Some(&oldest_kept) = fulls.iter().take(keep.max(1) as usize).last() else {
+    let kept = fulls.len().min(keep.max(1) as usize);
+    let Some(&oldest_kept) = kept.checked_sub(1).and_then(|i| fulls.get(i)) else {
         return Vec::new();
     };
     let mut drop: Vec<ArchiveRow> = copies
