@@ -90,17 +90,15 @@ pub fn write_catalog(im: &Import, dest: &Path) -> Result<()> {
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))
 }
 
-/// Adopts the legacy database at the profile's catalog path, if that is what it holds.
-/// Returns the line it logged.
-pub fn adopt(p: &Profile) -> Result<Option<String>> {
-    let path = p.catalog_path();
-    if !path.exists() || !db::is_legacy(&path) {
+/// The legacy database at `path` and its import, when that is what `path` holds.
+fn read_and_build(p: &Profile, path: &Path) -> Result<Option<(db::LegacyDb, Import)>> {
+    if !path.exists() || !db::is_legacy(path) {
         return Ok(None);
     }
-    let legacy = db::read(&path)?;
-    let time = std::fs::metadata(&path)
+    let legacy = db::read(path)?;
+    let time = std::fs::metadata(path)
         .map(|m| m.mtime())
-        .map_err(|e| Error::io(&path, e))?;
+        .map_err(|e| Error::io(path, e))?;
     let probe: Probe<'_> = &probe_disk;
     let im = import::build(
         &legacy,
@@ -110,6 +108,16 @@ pub fn adopt(p: &Profile) -> Result<Option<String>> {
         p.backend.kind(),
         Some(probe),
     );
+    Ok(Some((legacy, im)))
+}
+
+/// Adopts the legacy database at the profile's catalog path, if that is what it holds.
+/// Returns the line it logged.
+pub fn adopt(p: &Profile) -> Result<Option<String>> {
+    let path = p.catalog_path();
+    let Some((legacy, im)) = read_and_build(p, &path)? else {
+        return Ok(None);
+    };
     let kept = backup_path(&path);
     copy_synced(&path, &kept)?;
     write_catalog(&im, &path)?;
@@ -132,22 +140,9 @@ pub fn adopt(p: &Profile) -> Result<Option<String>> {
 /// For `sync --dry-run`: the legacy database as an in-memory catalog, nothing written.
 pub fn in_memory(p: &Profile) -> Result<Option<Catalog>> {
     let path = p.catalog_path();
-    if !path.exists() || !db::is_legacy(&path) {
+    let Some((_, im)) = read_and_build(p, &path)? else {
         return Ok(None);
-    }
-    let legacy = db::read(&path)?;
-    let time = std::fs::metadata(&path)
-        .map(|m| m.mtime())
-        .map_err(|e| Error::io(&path, e))?;
-    let probe: Probe<'_> = &probe_disk;
-    let im = import::build(
-        &legacy,
-        &trees(p),
-        time,
-        &Default::default(),
-        p.backend.kind(),
-        Some(probe),
-    );
+    };
     let mut cat = Catalog::open_in_memory()?;
     cat.import_legacy(&im.catalog)?;
     Ok(Some(cat))
