@@ -2,7 +2,7 @@
 //! `--remote` compares the backend's listing (or Glacier inventory) with it.
 
 use crate::backend::{ListOutcome, ObjectInfo};
-use crate::catalog::{Catalog, EntryKind};
+use crate::catalog::{ArchiveKind, Catalog, EntryKind};
 use crate::error::Result;
 use crate::hash::tree_hash_reader;
 use crate::legacy::is_legacy_description;
@@ -177,21 +177,27 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     let by_id: HashMap<&str, u64> = listed.iter().map(|o| (o.id.as_str(), o.size)).collect();
     learn_legacy_sizes(catalog, &listed)?;
     let archives = catalog.archives()?;
+    let mut catalog_copy_lost = false;
     for a in &archives {
         report.checked_archives += 1;
-        match by_id.get(a.remote_id.as_str()) {
-            None => report.problems.push(format!(
+        let problem = match by_id.get(a.remote_id.as_str()) {
+            None => format!(
                 "archive {} ({}, {} bytes) is missing from the backend",
                 a.remote_id,
                 a.kind.as_str(),
                 a.size
-            )),
-            Some(&size) if size != a.size => report.problems.push(format!(
+            ),
+            Some(&size) if size != a.size => format!(
                 "archive {} has {size} bytes in the backend, {} in the catalog",
                 a.remote_id, a.size
-            )),
-            Some(_) => {}
-        }
+            ),
+            Some(_) => continue,
+        };
+        report.problems.push(problem);
+        catalog_copy_lost |= matches!(a.kind, ArchiveKind::Catalog | ArchiveKind::CatalogDelta);
+    }
+    if catalog_copy_lost {
+        owe_full_catalog_copy(p, catalog)?;
     }
     let known: std::collections::HashSet<&str> =
         archives.iter().map(|a| a.remote_id.as_str()).collect();
@@ -254,6 +260,19 @@ fn legacy_unknown(p: &Profile, o: &ObjectInfo, description: &str, report: &mut V
     );
     crate::log::warn(&format!("{}: {line}", p.name));
     report.legacy_undescribed.push(line);
+}
+
+/// A catalog copy or delta the backend lost: later deltas would build on it, so the next sync
+/// stores a full copy (no base), and says so now.
+fn owe_full_catalog_copy(p: &Profile, catalog: &mut Catalog) -> Result<()> {
+    use crate::sync::{BACKUP_BASE, BACKUP_PENDING};
+    catalog.delete_meta(BACKUP_BASE)?;
+    catalog.set_meta(BACKUP_PENDING, "1")?;
+    crate::log::warn(&format!(
+        "{}: a catalog copy in the backend is missing or damaged: the next sync stores a full copy",
+        p.name
+    ));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,10 +114,15 @@ fn recover_without_any_catalog_copy() {
         std::fs::remove_file(copy).unwrap();
     }
     one_line(&lost_machine(&f), 2, &["no catalog copy"]);
-    // Deltas build on the last full copy, which is gone: once that is known on the machine
-    // that has the catalog, its next backup must be a full copy again. No command does this
-    // on its own yet (a follow-up of issue 10), so the test drops the recorded base.
-    full_copy_next(&f);
+    // Deltas build on the last full copy, which is gone: `verify --remote` on the machine that
+    // has the catalog finds it missing, and the next backup is a full copy again.
+    let v = f.run(&["verify", "--remote"]);
+    v.expect(1);
+    assert!(
+        v.stderr.contains("the next sync stores a full copy"),
+        "{}",
+        v.stderr
+    );
     f.write(
         "src/dir/new.txt",
         b"a change, so the sync stores a catalog copy\n",
