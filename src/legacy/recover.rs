@@ -19,6 +19,10 @@ struct Candidate {
     id: String,
     time: i64,
     tree_hash: Option<String>,
+    /// The description's time as written (`YYYY-MM-DD HH:MM:SS.ffffff`): it orders two
+    /// databases of the same second.
+    #[serde(default)]
+    stamp: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -78,15 +82,17 @@ fn candidates(items: &[ObjectInfo]) -> Vec<Candidate> {
     let mut candidates: Vec<Candidate> = items
         .iter()
         .filter_map(|o| {
-            let time = super::parse_db_description(o.description.as_deref()?)?;
+            let description = o.description.as_deref()?;
+            let time = super::parse_db_description(description)?;
             Some(Candidate {
                 id: o.id.clone(),
                 time,
                 tree_hash: o.listed_tree_hash.map(|h| h.to_hex()),
+                stamp: description.to_string(),
             })
         })
         .collect();
-    candidates.sort_by(|a, b| (b.time, &b.id).cmp(&(a.time, &a.id)));
+    candidates.sort_by(|a, b| (b.time, &b.stamp, &b.id).cmp(&(a.time, &a.stamp, &a.id)));
     match (candidates.first(), ours) {
         (Some(newest), Some(ours)) if ours >= newest.time => Vec::new(),
         _ => candidates,
