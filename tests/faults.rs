@@ -17,7 +17,6 @@ use fault_relay::FaultRelay;
 use glaciersync::backend::testsuite::content;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 struct Env {
@@ -88,20 +87,6 @@ fn make_tree(root: &Path, large: usize) {
     write(root, "large.bin", &content(large, 3));
 }
 
-fn assert_same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .arg("-r")
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trees differ:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
 /// sync, change, sync, restore, recover (and a sync on the recovered catalog), all through the
 /// relay at `percent` % faults.
 fn round_trip(env: &Env, relay: &FaultRelay, endpoint_profile: &str, tier: &str) {
@@ -120,7 +105,7 @@ fn round_trip(env: &Env, relay: &FaultRelay, endpoint_profile: &str, tier: &str)
     );
 
     env.ok(&["restore", "--to", "out", "--tier", tier], relay);
-    assert_same_tree(&src, &env.path("out/path"));
+    cli::assert_same_tree(&src, &env.path("out/path"));
 
     env.settings(&relay.url, "db2", endpoint_profile);
     let p = env.ok(&["recover", "--tier", tier], relay);
@@ -219,7 +204,7 @@ fn s3_restore_and_recover_at_30_percent_faults() {
     env.ok(&["sync"], &relay);
     relay.set_faults(30);
     env.ok(&["restore", "--to", "out"], &relay);
-    assert_same_tree(&env.path("src"), &env.path("out/path"));
+    cli::assert_same_tree(&env.path("src"), &env.path("out/path"));
     env.settings(&relay.url, "db2", &profile);
     let p = env.ok(&["recover"], &relay);
     assert_eq!(p["state"], "recovered", "{p}");
@@ -241,7 +226,7 @@ fn vault_restore_and_recover_at_30_percent_faults() {
     env.ok(&["sync"], &relay);
     relay.set_faults(30);
     env.ok(&["restore", "--to", "out", "--tier", "expedited"], &relay);
-    assert_same_tree(&env.path("src"), &env.path("out/path"));
+    cli::assert_same_tree(&env.path("src"), &env.path("out/path"));
     env.settings(&relay.url, "db2", &profile);
     let p = env.ok(&["recover", "--tier", "expedited"], &relay);
     assert_eq!(p["state"], "recovered", "{p}");

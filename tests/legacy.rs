@@ -154,18 +154,7 @@ fn second_run_changes(root: &Path) {
 
 /// Same files, same bytes, same mtimes (to the microsecond: the script kept float seconds).
 fn assert_same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .arg("-r")
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trees differ:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli::assert_same_tree(a, b);
     for e in walk(a) {
         let (ma, mb) = (
             std::fs::metadata(a.join(&e)).unwrap(),
@@ -402,7 +391,7 @@ fn a_windows_database_on_linux_and_a_missing_tar_member() {
             .all(|p| !p.to_string_lossy().contains("partial"))
     );
     std::fs::remove_dir_all(src.join("gone")).unwrap();
-    assert_same_tree(&src, &out);
+    cli::assert_same_tree(&src, &out);
 }
 
 /// A legacy database with missing columns: one clear line, exit 2, the file untouched.

@@ -80,21 +80,6 @@ fn make_tree(root: &Path) {
     write(root, "big/two.bin", &content(200_000, 2));
 }
 
-/// Compares two trees: same files, same bytes.
-fn assert_same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .arg("-r")
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trees differ:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
 /// One test, since moto's restore delay is server-wide state.
 #[test]
 fn s3_deep_archive_round_trip_with_thaw_and_recover() {
@@ -173,7 +158,7 @@ fn s3_deep_archive_round_trip_with_thaw_and_recover() {
     reset();
     assert_eq!(code, 0, "{err}\n{j}");
     assert!(runs >= 2, "a restore in progress was seen waiting");
-    assert_same_tree(&src, &env.path("out/path"));
+    cli::assert_same_tree(&src, &env.path("out/path"));
 
     // The listing agrees with the catalog; an object nobody recorded is reported.
     let (code, j, err) = env.run(&["verify", "--remote"]);
@@ -249,7 +234,7 @@ fn glacier_vault_round_trip_and_recover_from_inventory() {
         }
     };
     assert_eq!(code, 0, "{err}\n{j}");
-    assert_same_tree(&src, &env.path("out/path"));
+    cli::assert_same_tree(&src, &env.path("out/path"));
 
     // A second sync that changes a few files stores a catalog delta.
     write(&src, "small/0.txt", b"edited again\n");

@@ -21,3 +21,19 @@ pub fn run_json(dir: &Path, args: &[&str]) -> (i32, Value, String) {
         .unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}); stderr: {stderr}"));
     (out.status.code().unwrap_or(-1), json, stderr)
 }
+
+/// Same files with the same bytes under `a` and `b` (`diff -r`; mtimes are not compared).
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let out = Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trees differ:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
