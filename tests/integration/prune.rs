@@ -277,6 +277,7 @@ fn kill_9_at_random_points_of_prune_leaves_a_backup_verify_accepts() {
         "no kill landed between marking and deleting"
     );
     // A rerun finishes the job: nothing dead remains, nothing pending, the tree restores.
+    let fulls_before = catalog_copies(&f).0.len();
     prune_json(&f, &[]);
     let again = prune_json(&f, &["--dry-run"]);
     assert_eq!(again["archives_deleted"], 0, "{again:#}");
@@ -287,8 +288,24 @@ fn kill_9_at_random_points_of_prune_leaves_a_backup_verify_accepts() {
     f.restore(&out, &[]).expect(0);
     assert_same_tree(&f.p("src"), &out.join("path"));
     assert_same_tree(&f.p("src2"), &out.join("path2"));
-    let copies = files_under(&f.p("store/catalog"));
-    assert_eq!(copies.len(), 2, "keep_catalog_copies = 2");
+    // The newest two full copies stay, with the deltas made after the older of them.
+    let (fulls, deltas) = catalog_copies(&f);
+    assert_eq!(fulls.len(), fulls_before.min(2), "keep_catalog_copies = 2");
+    let oldest_full = &fulls[0][..16];
+    assert!(
+        deltas.iter().all(|d| &d[..16] >= oldest_full),
+        "a delta older than the kept full copies stayed: {fulls:?} {deltas:?}"
+    );
+}
+
+/// The names of the full catalog copies and of the deltas in the store, oldest first.
+fn catalog_copies(f: &Fixture) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = files_under(&f.p("store/catalog"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.into_iter().partition(|n| n.ends_with(".sqlite3"))
 }
 
 #[track_caller]
