@@ -41,7 +41,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test 2>&1 | tee "$CARGO_TARGET_DIR/test.log"
+cargo test --no-fail-fast 2>&1 | tee "$CARGO_TARGET_DIR/test.log"
 # One closing line over every test binary and the doc tests.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
   "$CARGO_TARGET_DIR/test.log"

@@ -51,7 +51,11 @@ impl Env {
     /// One run of the 2013 script over `root`, its database at `db/p.sqlite3`.
     fn script(&self, vault: &str, db: &str, root: &str, extra: &[&str]) {
         std::fs::create_dir_all(self.path(db)).unwrap();
-        let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/legacy/script2013.py");
+        let helper = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("tests/legacy/script2013.py");
         let out = Command::new(&self.python)
             .arg(helper)
             .args(["--endpoint", &self.moto, "--vault", vault, "--profile", "p"])

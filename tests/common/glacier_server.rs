@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 pub struct Server {
@@ -24,7 +23,12 @@ impl Drop for Server {
 impl Server {
     pub fn start(args: &[&str]) -> Server {
         let python = std::env::var("GLACIERSYNC_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/glacier_strict.py");
+        // cargo sets CARGO_MANIFEST_DIR when it runs a test too: the checkout the test runs in.
+        let script = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("tests/servers/glacier_strict.py");
         let mut child = Command::new(&python)
             .arg(&script)
             .args(["--port", "0"])
