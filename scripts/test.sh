@@ -14,13 +14,16 @@ if ! "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6'
 fi
 
-# The reference age CLI (Debian package `age`): encryption tests decrypt stored objects with it.
-if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
-  echo "== installing the age CLI (apt-get install age)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq age >/dev/null || { apt-get update -qq && apt-get install -y -qq age >/dev/null; }
-  else sudo apt-get install -y -qq age >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq age >/dev/null; }
+# Reference command-line tools (Debian packages): encryption tests decrypt stored objects with
+# `age`, compression tests unpack catalog copies with `zstd`.
+apt_install() {
+  echo "== installing $* (apt-get install)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq "$@" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+  else sudo apt-get install -y -qq "$@" >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq "$@" >/dev/null; }
   fi
-fi
+}
+if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then apt_install age; fi
+if ! command -v zstd >/dev/null; then apt_install zstd; fi
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$CARGO_TARGET_DIR/moto.log" 2>&1 &

@@ -25,5 +25,6 @@ pub mod settings;
 pub mod sync;
 pub mod timespec;
 pub mod units;
+pub mod zst;
 
 pub use error::{Error, Result};

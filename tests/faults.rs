@@ -154,7 +154,11 @@ fn recover_continues_a_broken_catalog_download() {
     env.ok(&["sync"], &relay);
     env.settings(&relay.url, "db2", &profile);
     // Only the GETs of the catalog copy.
-    relay.fault_next(".sqlite3?x-id=GetObject", fault_relay::Fault::Truncate, 2);
+    relay.fault_next(
+        ".sqlite3.zst?x-id=GetObject",
+        fault_relay::Fault::Truncate,
+        2,
+    );
     let p = env.ok(&["recover"], &relay);
     assert_eq!(p["state"], "recovered", "{p}");
     assert_eq!(relay.faults(), 2, "{}", relay.summary());

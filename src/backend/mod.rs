@@ -264,8 +264,9 @@ pub trait Backend: Send + Sync {
 ///
 /// - `data/<first two hex>/<tree hash>` for a large file,
 /// - `bundles/<tree hash>.tar` for a bundle,
-/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3` for a catalog copy,
-/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.delta` for a catalog delta.
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.sqlite3.zst` for a catalog copy,
+/// - `catalog/<YYYYMMDDTHHMMSSZ>-<tree hash>.delta.zst` for a catalog delta (both
+///   zstd-compressed SQLite files; stores written before compression hold them without `.zst`).
 ///
 /// An age-encrypted object (`meta.age_header` set) is named by the tree hash of its
 /// ciphertext, with its header length and `.age` after it: `bundles/<hash>.<header>.tar.age`.
@@ -281,9 +282,9 @@ pub fn object_key(meta: &PutMeta) -> String {
         ObjectKind::Catalog | ObjectKind::CatalogDelta => {
             let t = chrono::DateTime::from_timestamp(meta.created, 0).unwrap_or_default();
             let ext = if meta.kind == ObjectKind::Catalog {
-                "sqlite3"
+                "sqlite3.zst"
             } else {
-                "delta"
+                "delta.zst"
             };
             format!("catalog/{}-{}.{ext}{age}", t.format("%Y%m%dT%H%M%SZ"), h)
         }
@@ -332,6 +333,7 @@ pub fn parse_object_key(key: &str) -> Option<KeyInfo> {
         return Some(info(ObjectKind::Bundle, hash_part(h, age)?, None));
     }
     let rest = key.strip_prefix("catalog/")?;
+    let rest = rest.strip_suffix(".zst").unwrap_or(rest);
     let (rest, kind) = match rest.strip_suffix(".sqlite3") {
         Some(r) => (r, ObjectKind::Catalog),
         None => (rest.strip_suffix(".delta")?, ObjectKind::CatalogDelta),

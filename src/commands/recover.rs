@@ -326,6 +326,7 @@ fn install(
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp.with_extension("download"));
             // Start over next time (list again, pick again).
             let _ = std::fs::remove_file(state_path(p));
             return Err(e);
@@ -354,12 +355,13 @@ fn download_and_check(
     tmp: &Path,
 ) -> Result<Catalog> {
     let id = state.catalog_id.as_deref().expect("found before");
+    let download = tmp.with_extension("download");
     let mut f = crate::private::file_options()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(tmp)
-        .map_err(|e| Error::io(tmp, e))?;
+        .open(&download)
+        .map_err(|e| Error::io(&download, e))?;
     // With the size known the download is a byte range, which the retry layer continues at the
     // byte where a broken one stopped (a whole-object get it could only start over).
     let range = state
@@ -367,18 +369,20 @@ fn download_and_check(
         .filter(|&n| n > 0)
         .map(|end| ByteRange { start: 0, end });
     let size = backend.get(id, range, ticket, &mut f)?;
-    f.sync_all().map_err(|e| Error::io(tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&download, e))?;
     drop(f);
-    let f = std::fs::File::open(tmp).map_err(|e| Error::io(tmp, e))?;
-    let (hash, _) = tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(tmp, e))?;
+    let hash = downloaded_hash(&download)?;
     if let Some(expected) = &state.catalog_hash
         && &hash.to_hex() != expected
     {
+        let _ = std::fs::remove_file(&download);
         return Err(Error::Integrity(format!(
             "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
             p.name
         )));
     }
+    let what = format!("{}: the catalog copy {id}", p.name);
+    crate::zst::unpack(&download, tmp, &what)?;
     let mut cat = Catalog::open(tmp)?;
     let delta_sizes = apply_deltas(p, backend, state, &mut cat, tmp)?;
     let problems = cat.check()?;
@@ -420,6 +424,7 @@ fn apply_deltas(
     tmp: &Path,
 ) -> Result<Vec<u64>> {
     let file = tmp.with_extension("delta");
+    let download = tmp.with_extension("delta.download");
     let result = (|| {
         let mut sizes = Vec::new();
         let mut recorded = Vec::new();
@@ -429,8 +434,8 @@ fn apply_deltas(
                 .write(true)
                 .create(true)
                 .truncate(true)
-                .open(&file)
-                .map_err(|e| Error::io(&file, e))?;
+                .open(&download)
+                .map_err(|e| Error::io(&download, e))?;
             let ticket = state.delta_tickets.get(&d.id).map(String::as_str);
             let range = (d.size > 0).then_some(ByteRange {
                 start: 0,
@@ -438,15 +443,15 @@ fn apply_deltas(
             });
             let size = backend.get(&d.id, range, ticket, &mut f)?;
             drop(f);
-            let f = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
-            let (hash, _) =
-                tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(&file, e))?;
+            let hash = downloaded_hash(&download)?;
             if d.hash.as_ref().is_some_and(|h| *h != hash.to_hex()) {
                 return Err(Error::Integrity(format!(
                     "{}: the downloaded catalog delta {} does not match its hash: run `recover` again",
                     p.name, d.id
                 )));
             }
+            let what = format!("{}: the catalog delta {}", p.name, d.id);
+            crate::zst::unpack(&download, &file, &what)?;
             cat.apply_delta(&file)?;
             recorded.push(NewArchive {
                 remote_id: d.id.clone(),
@@ -466,7 +471,15 @@ fn apply_deltas(
         Ok(sizes)
     })();
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&download);
     result
+}
+
+/// The tree hash of a downloaded catalog object, as stored (compressed).
+fn downloaded_hash(file: &Path) -> Result<crate::hash::Hash32> {
+    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let (hash, _) = tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(file, e))?;
+    Ok(hash)
 }
 
 #[cfg(test)]

@@ -60,10 +60,11 @@ pub fn backup_catalog(
     let file = opts
         .staging_dir
         .join(format!("catalog-{}.sqlite3", std::process::id()));
+    let packed = file.with_extension("sqlite3.zst");
     let _ = std::fs::remove_file(&file);
     let result = (|| {
         let mark = catalog.delta_mark()?;
-        let prepared = prepare(catalog, &file)?;
+        let prepared = prepare(catalog, &file, &packed)?;
         // A later second than any catalog object before, recorded or not.
         let last = meta_u64(catalog, BACKUP_LAST_TIME)? as i64;
         let created = super::now_secs().max(last + 1);
@@ -77,17 +78,19 @@ pub fn backup_catalog(
                 created,
                 age_header: None,
             },
-            &file,
+            &packed,
         )?;
         record(catalog, &prepared, &id, backend.name(), created, mark)?;
         Ok(id)
     })();
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&packed);
     result
 }
 
-/// Writes a delta from the recorded base to `file`, or a full copy when one is due.
-fn prepare(catalog: &Catalog, file: &Path) -> Result<Prepared> {
+/// Writes a delta from the recorded base to `file`, or a full copy when one is due, and
+/// compresses it into `packed`: what is stored.
+fn prepare(catalog: &Catalog, file: &Path, packed: &Path) -> Result<Prepared> {
     let base = catalog
         .meta(BACKUP_BASE)?
         .and_then(|b| DeltaMark::parse(&b));
@@ -95,7 +98,8 @@ fn prepare(catalog: &Catalog, file: &Path) -> Result<Prepared> {
         && meta_u64(catalog, BACKUP_DELTAS)? < MAX_DELTAS
     {
         catalog.write_delta(base, file)?;
-        let (hash, size) = hash_file(file)?;
+        crate::zst::compress(file, packed)?;
+        let (hash, size) = hash_file(packed)?;
         let total = meta_u64(catalog, BACKUP_DELTA_BYTES)? + size;
         let full = meta_u64(catalog, BACKUP_FULL_BYTES)?;
         if total <= MIN_DELTA_BYTES.max(full / DELTA_FRACTION) {
@@ -115,7 +119,8 @@ fn prepare(catalog: &Catalog, file: &Path) -> Result<Prepared> {
         copy.set_meta(BACKUP_PENDING, "0")?;
         copy.delete_meta(BACKUP_BASE)?;
     }
-    let (hash, size) = hash_file(file)?;
+    crate::zst::compress(file, packed)?;
+    let (hash, size) = hash_file(packed)?;
     Ok(Prepared {
         kind: ObjectKind::Catalog,
         hash,

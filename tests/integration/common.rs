@@ -293,6 +293,17 @@ impl Fixture {
     }
 }
 
+/// Decompresses `packed` into `out` with the reference `zstd` CLI (Debian package `zstd`).
+pub fn zstd_decompress(packed: &Path, out: &Path) {
+    let st = Command::new("zstd")
+        .args(["-d", "-q", "-f", "-o"])
+        .arg(out)
+        .arg(packed)
+        .status()
+        .expect("the reference `zstd` CLI (Debian package `zstd`) is installed");
+    assert!(st.success(), "zstd -d {}", packed.display());
+}
+
 /// Runs a command to its end and collects its output.
 pub fn run_command(mut c: Command) -> Run {
     let out = c.output().expect("run glaciersync");

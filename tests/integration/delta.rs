@@ -12,10 +12,12 @@ fn ls_text(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
+/// The catalog objects of one kind: `sqlite3` (full copies) or `delta`, stored compressed.
 fn with_ext(files: Vec<PathBuf>, ext: &str) -> Vec<PathBuf> {
+    let suffix = format!(".{ext}.zst");
     files
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .filter(|p| p.to_string_lossy().ends_with(&suffix))
         .collect()
 }
 
@@ -66,10 +68,10 @@ fn recover_matches(f: &Fixture) {
 #[test]
 fn syncs_after_the_first_upload_small_deltas_and_recover_applies_them() {
     let f = Fixture::new();
-    for i in 0..40 {
+    for i in 0..400 {
         f.write(
             format!("src/d0/base{i}.txt"),
-            format!("base {i} {}", "x".repeat(i * 10)).as_bytes(),
+            format!("base {i} {}", "x".repeat(i % 40 * 10)).as_bytes(),
         );
     }
     f.write("src2/other.txt", b"other");
@@ -182,4 +184,93 @@ fn after_a_prune_the_next_backup_is_a_full_copy_and_recover_keeps_only_what_prun
     // The forgotten snapshot does not come back.
     assert_eq!((ls_text(&f), snapshots(&f)), before);
     f.run(&["verify", "--remote"]).expect(0);
+}
+
+#[test]
+fn catalog_objects_are_zstd_compressed_sqlite_that_the_zstd_cli_unpacks() {
+    let f = Fixture::new();
+    for i in 0..300 {
+        f.write(
+            format!("src/d{}/a-file-with-a-long-name-{i}.txt", i % 7),
+            format!("content {i}").as_bytes(),
+        );
+    }
+    f.sync();
+    next_second();
+    f.write("src/new.txt", b"new");
+    f.sync();
+    let fulls = with_ext(f.stored("catalog"), "sqlite3");
+    let deltas = with_ext(f.stored("catalog"), "delta");
+    assert_eq!(
+        (fulls.len(), deltas.len()),
+        (1, 1),
+        "{:?}",
+        f.stored("catalog")
+    );
+    let raw = std::fs::metadata(f.catalog()).unwrap().len();
+    let packed = std::fs::metadata(&fulls[0]).unwrap().len();
+    assert!(packed * 2 < raw, "{packed} B stored for a {raw} B catalog");
+    let count = |db: &std::path::Path, table: &str| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let full = f.p("full.sqlite3");
+    zstd_decompress(&fulls[0], &full);
+    assert_eq!(
+        count(&full, "versions"),
+        300 + 7,
+        "300 files in 7 directories"
+    );
+    let delta = f.p("delta.sqlite3");
+    zstd_decompress(&deltas[0], &delta);
+    assert_eq!(
+        count(&delta, "versions"),
+        1,
+        "the delta holds the one new version"
+    );
+}
+
+#[test]
+fn a_store_whose_full_copy_predates_compression_still_recovers() {
+    let f = Fixture::new();
+    for i in 0..20 {
+        f.write(
+            format!("src/d0/base{i}.txt"),
+            format!("base {i}").as_bytes(),
+        );
+    }
+    f.sync();
+    // What releases before compression stored: the SQLite file itself, named by its own tree
+    // hash, without `.zst`. The catalog knows the object by that name.
+    let packed = only(with_ext(f.stored("catalog"), "sqlite3"));
+    let name = packed.file_name().unwrap().to_string_lossy().into_owned();
+    let plain = f.p("plain.sqlite3");
+    zstd_decompress(&packed, &plain);
+    let file = std::fs::File::open(&plain).unwrap();
+    let (hash, _) = glaciersync::hash::tree_hash_reader(std::io::BufReader::new(file)).unwrap();
+    let time = &name[..16];
+    let old_id = format!("catalog/{time}-{}.sqlite3", hash.to_hex());
+    std::fs::rename(&plain, f.p("store").join(&old_id)).unwrap();
+    std::fs::remove_file(&packed).unwrap();
+    let new_id = format!("catalog/{name}");
+    sql(
+        &f,
+        &format!(
+            "UPDATE archives SET remote_id = '{old_id}', tree_hash = X'{}', \
+             size = {} WHERE remote_id = '{new_id}'",
+            hash.to_hex(),
+            std::fs::metadata(f.p("store").join(&old_id)).unwrap().len()
+        ),
+    );
+    f.run(&["verify", "--remote"]).expect(0);
+    // Recover reads the old full copy, and the deltas made after it are compressed ones.
+    recover_matches(&f);
+    assert!(f.p("store").join(&old_id).exists());
+}
+
+fn only(mut v: Vec<PathBuf>) -> PathBuf {
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.pop().unwrap()
 }

@@ -132,7 +132,10 @@ fn what_is_stored_is_opaque_and_opens_with_the_reference_age_cli() {
             );
         } else if name.contains("/catalog/") {
             catalogs += 1;
-            let c = glaciersync::catalog::Catalog::open(&plain).expect("opens as SQLite");
+            assert!(name.ends_with(".sqlite3.zst.age"), "{name}");
+            let sqlite = f.p(format!("catalog{i}.sqlite3"));
+            zstd_decompress(&plain, &sqlite);
+            let c = glaciersync::catalog::Catalog::open(&sqlite).expect("opens as SQLite");
             assert!(c.stats().unwrap().files >= 22);
         }
     }

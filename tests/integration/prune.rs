@@ -115,7 +115,7 @@ fn keep_last_1_round_trip_frees_dead_archives_and_keeps_the_last_snapshot() {
     let catalog_files = |f: &Fixture, ext: &str| {
         files_under(&f.p("store/catalog"))
             .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .filter(|p| p.to_string_lossy().ends_with(&format!(".{ext}.zst")))
             .count()
     };
     assert_eq!(
@@ -305,7 +305,7 @@ fn catalog_copies(f: &Fixture) -> (Vec<String>, Vec<String>) {
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    names.into_iter().partition(|n| n.ends_with(".sqlite3"))
+    names.into_iter().partition(|n| n.ends_with(".sqlite3.zst"))
 }
 
 #[track_caller]
