@@ -51,6 +51,10 @@ enum Command {
         /// Store new objects unencrypted although earlier ones are age-encrypted
         #[arg(long)]
         allow_plaintext: bool,
+        /// End with a full catalog copy (not a delta), even when nothing changed: after
+        /// `recover` or `verify --remote` found a copy in the backend damaged
+        #[arg(long)]
+        full_catalog_copy: bool,
     },
     /// Files, versions, bytes stored, archives, last sync, pending retrievals, estimated cost
     Status,
@@ -231,10 +235,12 @@ fn run_one(
         Command::Sync {
             dry_run,
             allow_plaintext,
+            full_catalog_copy,
         } => {
             let flags = commands::SyncFlags {
                 dry_run: *dry_run,
                 allow_plaintext: *allow_plaintext,
+                full_catalog_copy: *full_catalog_copy,
             };
             Box::new(commands::sync(p, settings_file, flags, progress)?)
         }

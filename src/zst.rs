@@ -55,7 +55,8 @@ pub fn unpack(downloaded: &Path, out: &Path, what: &str) -> Result<()> {
     done.map_err(|e| {
         let _ = std::fs::remove_file(out);
         Error::Integrity(format!(
-            "{what} does not decompress ({e}): it is damaged; run `verify --remote`"
+            "{what} does not decompress ({e}): it is damaged; `sync --full-catalog-copy` on a \
+             machine that still has the catalog stores a new one"
         ))
     })
 }

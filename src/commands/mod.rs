@@ -157,6 +157,8 @@ pub struct SyncFlags {
     pub dry_run: bool,
     /// Store plaintext although the profile has encrypted archives.
     pub allow_plaintext: bool,
+    /// End with a full catalog copy, even when nothing changed.
+    pub full_catalog_copy: bool,
 }
 
 /// `sync` of one profile.
@@ -205,6 +207,9 @@ pub fn sync(
         prune::note_storage_class(&mut catalog, class)?;
     }
     age::check_no_silent_plaintext(p, &catalog, flags.allow_plaintext)?;
+    if flags.full_catalog_copy {
+        crate::sync::owe_full_copy(&mut catalog)?;
+    }
     let plan = crate::sync::plan(&opts, &catalog, progress)?;
     crate::sync::execute(plan, &opts, &*backend, &mut catalog, progress, started)
 }

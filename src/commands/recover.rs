@@ -377,7 +377,9 @@ fn download_and_check(
     {
         let _ = std::fs::remove_file(&download);
         return Err(Error::Integrity(format!(
-            "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again",
+            "{}: the downloaded catalog copy {id} does not match its hash: run `recover` again; \
+             if it fails the same way the copy is damaged, and `sync --full-catalog-copy` on a \
+             machine that still has the catalog stores a new one",
             p.name
         )));
     }

@@ -169,6 +169,15 @@ fn record(
     catalog.set_meta(BACKUP_PENDING, "0")
 }
 
+/// Makes the catalog owe a full copy: the sync that follows stores one even when nothing
+/// changed (`sync --full-catalog-copy`, for when a copy in the backend was found damaged; the
+/// deltas after it would build on it). Kept until a full copy is recorded, whatever stops the
+/// sync.
+pub fn owe_full_copy(catalog: &mut Catalog) -> Result<()> {
+    catalog.delete_meta(BACKUP_BASE)?;
+    catalog.set_meta(BACKUP_PENDING, "1")
+}
+
 /// Notes in a catalog that `recover` rebuilt from a full copy of `full_bytes` and deltas of
 /// `delta_bytes` (the newest object made at `last_time`) that the backend holds all of it:
 /// later deltas are made from here.

@@ -24,6 +24,7 @@ mod workers;
 pub use bundle::{BundleWriter, FinishedBundle, MemberMeta};
 pub use catalog_copy::{
     BACKUP_BASE, BACKUP_LAST_TIME, BACKUP_PENDING, backup_catalog, clean_staging, note_recovered,
+    owe_full_copy,
 };
 pub use plan::{Estimate, SyncPlan, ToRead, plan, upload_requests};
 pub use read::{ReadFile, read_file};

@@ -140,26 +140,31 @@ fn recover_from_a_bit_flipped_catalog_copy() {
     let mid = b.len() / 2;
     b[mid] ^= 0xff;
     std::fs::write(&copy, b).unwrap();
-    one_line(&lost_machine(&f), 2, &["catalog"]);
+    one_line(
+        &lost_machine(&f),
+        2,
+        &["catalog copy", "hash", "sync --full-catalog-copy"],
+    );
     assert!(
         !f.p("db2/docs.sqlite3").exists(),
         "no damaged catalog installed"
     );
-    // Deltas build on the last full copy, which is gone: once that is known on the machine
-    // that has the catalog, its next backup must be a full copy again. No command does this
-    // on its own yet (a follow-up of issue 10), so the test drops the recorded base.
-    full_copy_next(&f);
+    // Deltas build on the last full copy, which is damaged: on the machine that has the
+    // catalog, `sync --full-catalog-copy` stores a new full copy although nothing changed.
+    let s = f.run(&["--json", "sync", "--full-catalog-copy"]);
+    s.expect(0);
+    assert_eq!(s.profile()["archives_uploaded"], 1, "{}", s.stdout());
+    let copies = files_under(&f.p("store/catalog"));
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(
+        copies
+            .iter()
+            .all(|c| c.to_string_lossy().ends_with(".sqlite3.zst"))
+    );
     f.write(
         "src/dir/new.txt",
         b"a change, so the sync stores a catalog copy\n",
     );
     nothing_lost(&f);
     lost_machine(&f).expect(0);
-}
-
-/// Makes the next catalog backup a full copy (drops `catalog_backup_base`).
-fn full_copy_next(f: &Fixture) {
-    let c = rusqlite::Connection::open(f.catalog()).unwrap();
-    c.execute("DELETE FROM meta WHERE key = 'catalog_backup_base'", [])
-        .unwrap();
 }
