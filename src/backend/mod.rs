@@ -219,6 +219,15 @@ pub trait Backend: Send + Sync {
         self.put(meta, source)
     }
 
+    /// Whether [`put_staged`](Self::put_staged) stores a file without checking its bytes
+    /// against `meta.tree_hash` (the local directory renames it into place, or copies it):
+    /// then that hash only names the object, and the encrypting wrapper names a fresh
+    /// ciphertext by a random id instead of hashing it. A backend that sends the bytes
+    /// somewhere (and checks them on the way) answers `false`.
+    fn stages_by_rename(&self) -> bool {
+        false
+    }
+
     /// Writes the object's bytes (or `range` of them) to `out`; returns the bytes written.
     /// `ticket` is the one the last [`warm_up`](Self::warm_up) returned with `Ready`.
     fn get(
@@ -353,6 +362,9 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     }
     fn needs_warm_up(&self, kind: ObjectKind) -> bool {
         (**self).needs_warm_up(kind)
+    }
+    fn stages_by_rename(&self) -> bool {
+        (**self).stages_by_rename()
     }
     fn prepare(&self) -> Result<()> {
         (**self).prepare()

@@ -98,6 +98,10 @@ impl<B: Backend> Backend for Retrying<B> {
         self.inner.needs_warm_up(kind)
     }
 
+    fn stages_by_rename(&self) -> bool {
+        self.inner.stages_by_rename()
+    }
+
     fn prepare(&self) -> Result<()> {
         self.run("prepare", || self.inner.prepare())
     }

@@ -78,11 +78,20 @@ impl<B: Backend> Crypt<B> {
             .map_err(|why| Error::Usage(format!("{id} is age-encrypted: reading it needs {why}")))
     }
 
-    fn sealed(&self, meta: &PutMeta, source: &Path) -> Result<seal::Sealed> {
-        if let Some(s) = seal::find_staged(&self.staging, meta) {
+    /// The staged ciphertext of `source`: left by an earlier run, or encrypted now.
+    /// `check_plain`: `source` may change meanwhile, so its bytes are checked against `meta`.
+    fn sealed(&self, meta: &PutMeta, source: &Path, check_plain: bool) -> Result<seal::Sealed> {
+        // A backend that renames staged files in has nothing to resume: encrypt afresh, and
+        // name the ciphertext by a random id rather than spend a pass hashing it.
+        let by_rename = self.inner.stages_by_rename();
+        if !by_rename && let Some(s) = seal::find_staged(&self.staging, meta) {
             return Ok(s);
         }
-        seal::seal(&self.keys.recipients, meta, source, &self.staging)
+        let how = seal::SealHow {
+            check_plain,
+            hash_sealed: !by_rename,
+        };
+        seal::seal(&self.keys.recipients, meta, source, &self.staging, how)
     }
 
     fn put_sealed(&self, meta: &PutMeta, s: &seal::Sealed) -> Result<String> {
@@ -100,6 +109,27 @@ impl<B: Backend> Crypt<B> {
             self.inner.put(&outer, &s.path)?
         };
         Ok(encrypted_id(s.layout, &id))
+    }
+
+    /// Encrypts `source` (checking it against `meta` when `check_plain`) and stores the
+    /// ciphertext in the wrapped backend.
+    fn store(&self, meta: &PutMeta, source: &Path, check_plain: bool) -> Result<String> {
+        let s = self.sealed(meta, source, check_plain)?;
+        let id = match self.put_sealed(meta, &s) {
+            // A staged file damaged since an earlier run: encrypt again, once.
+            Err(e) if e.backend_kind() == Some(BackendErrorKind::Corrupt) => {
+                let _ = std::fs::remove_file(&s.path);
+                let fresh = self.sealed(meta, source, check_plain)?;
+                let id = self.put_sealed(meta, &fresh);
+                (id, fresh.path)
+            }
+            other => (other, s.path),
+        };
+        let (id, staged) = id;
+        if id.is_ok() {
+            let _ = std::fs::remove_file(staged);
+        }
+        id
     }
 }
 
@@ -131,7 +161,11 @@ impl<B: Backend> Backend for Crypt<B> {
     }
 
     fn put_staged(&self, meta: &PutMeta, source: &Path) -> Result<String> {
-        self.put(meta, source)
+        if self.keys.recipients.is_empty() {
+            return self.inner.put_staged(meta, source);
+        }
+        // The caller wrote `source` and hashed it as it did: it is not read twice.
+        self.store(meta, source, false)
     }
 
     fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
@@ -139,22 +173,7 @@ impl<B: Backend> Backend for Crypt<B> {
             // No recipients: a plaintext profile (`sync` refuses to mix silently).
             return self.inner.put(meta, source);
         }
-        let s = self.sealed(meta, source)?;
-        let id = match self.put_sealed(meta, &s) {
-            // A staged file damaged since an earlier run: encrypt again, once.
-            Err(e) if e.backend_kind() == Some(BackendErrorKind::Corrupt) => {
-                let _ = std::fs::remove_file(&s.path);
-                let fresh = self.sealed(meta, source)?;
-                let id = self.put_sealed(meta, &fresh);
-                (id, fresh.path)
-            }
-            other => (other, s.path),
-        };
-        let (id, staged) = id;
-        if id.is_ok() {
-            let _ = std::fs::remove_file(staged);
-        }
-        id
+        self.store(meta, source, true)
     }
 
     fn get(

@@ -64,16 +64,18 @@ pub(super) fn find_staged(staging: &Path, meta: &PutMeta) -> Option<Sealed> {
     None
 }
 
-/// Hashes and counts what it passes on.
+/// Hashes (when it has a hasher) what it passes on.
 struct Hashing<W> {
     inner: W,
-    hasher: TreeHasher,
+    hasher: Option<TreeHasher>,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 
@@ -104,12 +106,36 @@ fn crypt_err(kind: BackendErrorKind, msg: String) -> Error {
     Error::backend("age", kind, msg)
 }
 
+/// What [`seal`] checks and computes besides the ciphertext.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SealHow {
+    /// Hash the plaintext as it is read and fail unless it is `meta.tree_hash` (a file that
+    /// may change meanwhile); else only its length is checked (a file the caller wrote).
+    pub check_plain: bool,
+    /// Hash the ciphertext: its tree hash names it. Else it is named by a random id (for a
+    /// backend that stores staged files without checking them).
+    pub hash_sealed: bool,
+}
+
+/// A random 256-bit id: the name of a ciphertext that is not hashed.
+fn random_id() -> Result<Hash32> {
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).map_err(|e| {
+        crypt_err(
+            BackendErrorKind::Permanent,
+            format!("no random numbers from the system: {e}"),
+        )
+    })?;
+    Ok(Hash32(b))
+}
+
 /// Encrypts `source` to `recipients` into `staging`, checking it against `meta`.
 pub(super) fn seal(
     recipients: &[age::x25519::Recipient],
     meta: &PutMeta,
     source: &Path,
     staging: &Path,
+    how: SealHow,
 ) -> Result<Sealed> {
     fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
     let tmp = staging.join(format!(
@@ -117,7 +143,7 @@ pub(super) fn seal(
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = seal_to(recipients, meta, source, &tmp).and_then(|(layout, hash)| {
+    let result = seal_to(recipients, meta, source, &tmp, how).and_then(|(layout, hash)| {
         let name = format!("{}{hash}-{}.age", prefix(meta), layout.header);
         let path = staging.join(name);
         fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
@@ -139,6 +165,7 @@ fn seal_to(
     meta: &PutMeta,
     source: &Path,
     tmp: &Path,
+    how: SealHow,
 ) -> Result<(Layout, Hash32)> {
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
@@ -146,7 +173,7 @@ fn seal_to(
     let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut sink = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: TreeHasher::new(),
+        hasher: how.hash_sealed.then(TreeHasher::new),
     };
     let written = Rc::new(Cell::new(0));
     let counted = Counted {
@@ -166,27 +193,38 @@ fn seal_to(
             ),
         ));
     }
-    let (plain_hash, plain_len) = copy_hashed(source, &mut writer, tmp)?;
-    if plain_len != meta.size || plain_hash != meta.tree_hash {
-        let what = format!("read {plain_len} bytes with tree hash {plain_hash}");
+    let (plain_hash, plain_len) = copy_hashed(source, &mut writer, tmp, how.check_plain)?;
+    if plain_len != meta.size || plain_hash.is_some_and(|h| h != meta.tree_hash) {
+        let what = match plain_hash {
+            Some(h) => format!("read {plain_len} bytes with tree hash {h}"),
+            None => format!("read {plain_len} bytes"),
+        };
         return Err(changed_while_stored("age", source, meta, &what));
     }
     writer.finish().map_err(|e| Error::io(tmp, e))?;
     sink.flush().map_err(|e| Error::io(tmp, e))?;
-    let sealed_size = sink.hasher.len();
-    Ok((
-        Layout {
-            header,
-            sealed_size,
-        },
-        sink.hasher.finish(),
-    ))
+    let layout = Layout {
+        header,
+        sealed_size: written.get(),
+    };
+    let name = match sink.hasher {
+        Some(h) => h.finish(),
+        None => random_id()?,
+    };
+    Ok((layout, name))
 }
 
-/// Copies `source` into `out`, returning the tree hash and length of what was read.
-fn copy_hashed(source: &Path, out: &mut dyn Write, tmp: &Path) -> Result<(Hash32, u64)> {
+/// Copies `source` into `out`, returning the length of what was read and, with `hash`, its
+/// tree hash.
+fn copy_hashed(
+    source: &Path,
+    out: &mut dyn Write,
+    tmp: &Path,
+    hash: bool,
+) -> Result<(Option<Hash32>, u64)> {
     let mut src = File::open(source).map_err(|e| Error::io(source, e))?;
     let mut hasher = TreeHasher::new();
+    let mut len = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = match src.read(&mut buf) {
@@ -195,9 +233,11 @@ fn copy_hashed(source: &Path, out: &mut dyn Write, tmp: &Path) -> Result<(Hash32
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io(source, e)),
         };
-        hasher.update(&buf[..n]);
+        if hash {
+            hasher.update(&buf[..n]);
+        }
+        len += n as u64;
         out.write_all(&buf[..n]).map_err(|e| Error::io(tmp, e))?;
     }
-    let len = hasher.len();
-    Ok((hasher.finish(), len))
+    Ok((hash.then(|| hasher.finish()), len))
 }

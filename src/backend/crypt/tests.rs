@@ -23,6 +23,53 @@ fn wrapper(dir: &Path) -> Crypt<LocalBackend> {
     )
 }
 
+/// The local backend as a backend that sends what it stores would look to the wrapper: it
+/// checks every staged file's bytes against the hash announced (no renaming), so the wrapper
+/// hashes each ciphertext and resumes from staged ones.
+struct Sending(LocalBackend);
+
+impl Backend for Sending {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn needs_warm_up(&self, kind: ObjectKind) -> bool {
+        self.0.needs_warm_up(kind)
+    }
+    fn prepare(&self) -> Result<()> {
+        self.0.prepare()
+    }
+    fn put(&self, meta: &PutMeta, source: &Path) -> Result<String> {
+        self.0.put(meta, source)
+    }
+    fn get(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        ticket: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
+        self.0.get(id, range, ticket, out)
+    }
+    fn warm_up(
+        &self,
+        id: &str,
+        range: Option<ByteRange>,
+        tier: Tier,
+        ticket: Option<&str>,
+    ) -> Result<WarmState> {
+        self.0.warm_up(id, range, tier, ticket)
+    }
+    fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
+        self.0.list(ticket)
+    }
+    fn delete(&self, id: &str) -> Result<()> {
+        self.0.delete(id)
+    }
+}
+
 fn put(b: &dyn Backend, dir: &Path, kind: ObjectKind, data: &[u8]) -> String {
     let src = dir.join("src");
     std::fs::write(&src, data).unwrap();
@@ -54,6 +101,60 @@ fn the_wrapper_passes_the_conformance_suite_over_the_local_backend() {
         all_files(&dir.path().join("staging")).is_empty(),
         "staging emptied"
     );
+}
+
+#[test]
+fn the_wrapper_passes_the_conformance_suite_over_a_backend_that_checks_what_it_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Crypt::new(
+        Sending(LocalBackend::new(dir.path().join("store"))),
+        keys().0,
+        dir.path().join("staging"),
+    );
+    testsuite::run_all(&b, &testsuite::SuiteOptions::default());
+}
+
+#[test]
+fn over_the_local_backend_ciphertext_is_named_by_a_random_id_and_over_others_by_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content(200_000, 9);
+    let src = dir.path().join("src");
+    std::fs::write(&src, &data).unwrap();
+    let meta = meta_for(ObjectKind::File, &data);
+    let stored_hash = |b: &dyn Backend, store: &str, id: &str| {
+        let (_, inner) = layout::parse_id(id).unwrap();
+        let mut back = Vec::new();
+        b.get(id, None, None, &mut back).unwrap();
+        assert_eq!(back, data);
+        let file = std::fs::File::open(dir.path().join(store).join(inner)).unwrap();
+        let (hash, _) = crate::hash::tree_hash_reader(file).unwrap();
+        let named = crate::backend::parse_object_key(inner).unwrap().tree_hash;
+        (named, hash)
+    };
+    // The local backend renames staged files in: no pass over the ciphertext to hash it, and
+    // two encryptions of the same content get two unrelated names.
+    let local = wrapper(dir.path());
+    assert!(local.inner.stages_by_rename());
+    let a = local.put(&meta, &src).unwrap();
+    let b = local.put(&meta, &src).unwrap();
+    assert_ne!(a, b);
+    for id in [&a, &b] {
+        let (named, hash) = stored_hash(&local, "store", id);
+        assert_ne!(
+            named, hash,
+            "named by a random id, not by the ciphertext's hash"
+        );
+        assert_ne!(named, meta.tree_hash, "nor by the plaintext's");
+    }
+    // A backend that checks what it is sent gets the ciphertext's true hash.
+    let sending = Crypt::new(
+        Sending(LocalBackend::new(dir.path().join("store2"))),
+        keys().0,
+        dir.path().join("staging2"),
+    );
+    let c = sending.put(&meta, &src).unwrap();
+    let (named, hash) = stored_hash(&sending, "store2", &c);
+    assert_eq!(named, hash);
 }
 
 #[test]
@@ -198,11 +299,16 @@ fn staged_ciphertext_survives_a_failed_upload_and_is_sent_as_it_was() {
     std::fs::write(&src, &data).unwrap();
     let meta = meta_for(ObjectKind::File, &data);
     let (k, _) = keys();
-    let sealed = seal::seal(&k.recipients, &meta, &src, &dir.path().join("staging")).unwrap();
+    let how = seal::SealHow {
+        check_plain: true,
+        hash_sealed: true,
+    };
+    let sealed = seal::seal(&k.recipients, &meta, &src, &dir.path().join("staging"), how).unwrap();
     let staged = std::fs::read(&sealed.path).unwrap();
-    // A later run finds it and stores exactly those bytes.
+    // A later run finds it and stores exactly those bytes (over a backend that sends what it
+    // stores; the local backend has nothing to resume and encrypts afresh).
     let b = Crypt::new(
-        LocalBackend::new(dir.path().join("store")),
+        Sending(LocalBackend::new(dir.path().join("store"))),
         k,
         dir.path().join("staging"),
     );
