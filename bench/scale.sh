@@ -14,7 +14,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 n=${SCALE:-100000}
 work=${BENCH_DIR:-/tmp/glaciersync-scale}
 keep=${KEEP:-0}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cargo-target-glaciersync}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/glaciersync/target}"
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -86,6 +86,8 @@ catalog=$work/db/bench.sqlite3
 
 measure find find "$tree" -printf '%s %T@\n'
 measure gs_first "${gsc[@]}" --json sync
+full_copy=$(du -sb "$work/store/catalog" | cut -f1)
+first_catalog=$(stat -c %s "$catalog")
 measure gs_noop "${gsc[@]}" --json sync
 measure find2 find "$tree" -printf '%s %T@\n'
 measure gs_noop2 "${gsc[@]}" --json sync
@@ -125,5 +127,6 @@ echo "| \`status\` | $(r gs_status) |"
 echo "| restore of one directory ($restored files) | $(r gs_restore_dir) |"
 echo
 echo "- catalog on disk after the no-change syncs: $catalog_bytes B ($((catalog_bytes / n)) B a file)"
+echo "- full catalog copy stored by the first sync (zstd): $full_copy B ($(awk -v a="$full_copy" -v b="$first_catalog" 'BEGIN { printf "%.1f", 100 * a / b }') % of the $first_catalog B catalog)"
 echo "- catalog backup uploaded by the sync that changed one file: $one_copy B ($(awk -v a="$one_copy" -v b="$catalog_bytes" 'BEGIN { printf "%.2f", 100 * a / b }') % of the catalog)"
 echo "- store: $(du -sm "$work/store" | cut -f1) MiB; catalog copies in it: $(find "$work/store/catalog" -type f | wc -l)"
