@@ -150,6 +150,10 @@ fn check_trees(p: &Profile, file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// SQLite's page cache during a sync, in MiB (peak RSS of a first backup of a million small
+/// files: 145 MiB with it, 110 without; the target is 200).
+const SYNC_CACHE_MIB: u32 = 32;
+
 /// The options of `sync`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncFlags {
@@ -202,6 +206,7 @@ pub fn sync(
     crate::legacy::adopt::adopt(p)?;
     crate::sync::clean_staging(&opts.staging_dir);
     let mut catalog = Catalog::open(&p.catalog_path())?;
+    catalog.set_write_cache(SYNC_CACHE_MIB)?;
     if let Some(class) = storage_class(p) {
         // What prune needs to know the minimum storage duration of what this sync stores.
         prune::note_storage_class(&mut catalog, class)?;

@@ -67,7 +67,8 @@ pub(super) struct ReadJob {
 
 /// What the workers report.
 pub(super) enum Event {
-    Read(ReadJob, std::result::Result<ReadFile, String>),
+    /// A batch of reads, each job with its outcome.
+    Read(Vec<(ReadJob, std::result::Result<ReadFile, String>)>),
     Uploaded(Upload, Result<String>),
 }
 
@@ -105,7 +106,7 @@ fn spawn_pool<'scope, J, F>(
 
 /// The job channels the coordinator feeds; dropping them stops the workers.
 pub(super) struct Workers {
-    pub(super) read: Sender<ReadJob>,
+    pub(super) read: Sender<Vec<ReadJob>>,
     pub(super) upload: Sender<Upload>,
 }
 
@@ -118,11 +119,17 @@ pub(super) fn start<'scope>(
     profile: &'scope str,
     events: &SyncSender<Event>,
 ) -> Workers {
-    let (read_tx, read_rx) = std::sync::mpsc::channel::<ReadJob>();
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<Vec<ReadJob>>();
     let (upload_tx, upload_rx) = std::sync::mpsc::channel::<Upload>();
-    spawn_pool(s, readers, read_rx, events, |job: ReadJob| {
-        let result = read_file(&job.abs, KEEP_IN_MEMORY);
-        Event::Read(job, result)
+    spawn_pool(s, readers, read_rx, events, |batch: Vec<ReadJob>| {
+        let done = batch
+            .into_iter()
+            .map(|job| {
+                let result = read_file(&job.abs, KEEP_IN_MEMORY);
+                (job, result)
+            })
+            .collect();
+        Event::Read(done)
     });
     spawn_pool(s, uploaders, upload_rx, events, move |job: Upload| {
         let result = backend.put(&job.meta(profile), job.source());
