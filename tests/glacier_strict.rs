@@ -341,7 +341,7 @@ fn ranged_retrieval_asks_for_an_aligned_range_smaller_than_the_archive() {
     };
     for ((ws, we), (rs, re)) in cases {
         let want = ByteRange { start: ws, end: we };
-        let planned = b.retrieval_range(size, want);
+        let planned = b.retrieval_range(&id, size, want);
         assert_eq!((planned.start, planned.end), (rs, re), "plan for {want:?}");
         assert!(re - rs < size);
         // A caller warms up the planned range and reads what it wants from it.

@@ -483,8 +483,8 @@ impl Backend for NoExpedited<'_> {
         };
         self.0.warm_up(id, range, tier, ticket)
     }
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
-        self.0.retrieval_range(object_size, want)
+    fn retrieval_range(&self, id: &str, object_size: u64, want: ByteRange) -> ByteRange {
+        self.0.retrieval_range(id, object_size, want)
     }
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         self.0.list(ticket)

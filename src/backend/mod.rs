@@ -249,9 +249,10 @@ pub trait Backend: Send + Sync {
         ticket: Option<&str>,
     ) -> Result<WarmState>;
 
-    /// The range a warm-up of `want` actually retrieves (Glacier aligns to megabytes).
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
-        let _ = object_size;
+    /// The range a warm-up of `want` of object `id` actually retrieves (Glacier aligns to
+    /// megabytes; an encrypted object needs its header and whole chunks).
+    fn retrieval_range(&self, id: &str, object_size: u64, want: ByteRange) -> ByteRange {
+        let _ = (id, object_size);
         want
     }
 
@@ -393,8 +394,8 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     ) -> Result<WarmState> {
         (**self).warm_up(id, range, tier, ticket)
     }
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
-        (**self).retrieval_range(object_size, want)
+    fn retrieval_range(&self, id: &str, object_size: u64, want: ByteRange) -> ByteRange {
+        (**self).retrieval_range(id, object_size, want)
     }
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         (**self).list(ticket)

@@ -158,8 +158,8 @@ impl<B: Backend> Backend for Retrying<B> {
         })
     }
 
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
-        self.inner.retrieval_range(object_size, want)
+    fn retrieval_range(&self, id: &str, object_size: u64, want: ByteRange) -> ByteRange {
+        self.inner.retrieval_range(id, object_size, want)
     }
 
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {

@@ -383,7 +383,7 @@ fn thaw(
     backend: &dyn Backend,
     catalog: &Catalog,
 ) -> Result<Thaw> {
-    let range = backend.retrieval_range(archive.size, span);
+    let range = backend.retrieval_range(&archive.remote_id, archive.size, span);
     let requested = catalog
         .retrieval(archive.id, span.start, span.end)?
         .and_then(|r| {

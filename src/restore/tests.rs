@@ -28,7 +28,7 @@ impl Backend for Fake {
     fn needs_warm_up(&self, _kind: ObjectKind) -> bool {
         self.cold
     }
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
+    fn retrieval_range(&self, _id: &str, object_size: u64, want: ByteRange) -> ByteRange {
         ByteRange {
             start: want.start / MIB * MIB,
             end: want.end.div_ceil(MIB).saturating_mul(MIB).min(object_size),

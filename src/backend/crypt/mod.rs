@@ -218,9 +218,13 @@ impl<B: Backend> Backend for Crypt<B> {
         self.inner.warm_up(inner_id, sealed, tier, ticket)
     }
 
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
-        // Ids are not known here: this is the plaintext range a warm-up of `want` asks for.
-        warm_range(object_size, want)
+    fn retrieval_range(&self, id: &str, object_size: u64, want: ByteRange) -> ByteRange {
+        match parse_id(id) {
+            // The plaintext range a warm-up of `want` asks for: from the header on.
+            Some(_) => warm_range(object_size, want),
+            // A plaintext object: exactly what the wrapped backend retrieves.
+            None => self.inner.retrieval_range(id, object_size, want),
+        }
     }
 
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {

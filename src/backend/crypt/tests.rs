@@ -320,3 +320,19 @@ fn staged_ciphertext_survives_a_failed_upload_and_is_sent_as_it_was() {
     );
     assert!(!sealed.path.exists(), "removed once stored");
 }
+
+#[test]
+fn a_plaintext_object_is_retrieved_by_the_wrapped_backends_range_an_encrypted_one_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = wrapper(dir.path());
+    let want = ByteRange {
+        start: 4_837_376,
+        end: 4_939_776,
+    };
+    // A plaintext bundle of a profile without keys, or stored before encryption was on:
+    // exactly what the wrapped backend asks for (here: the range itself), not from byte 0.
+    assert_eq!(b.retrieval_range("bundles/ab.tar", 6_175_744, want), want);
+    let id = put(&b, dir.path(), ObjectKind::Bundle, &content(100_000, 3));
+    let r = b.retrieval_range(&id, 6_175_744, want);
+    assert_eq!((r.start, r.end), (0, 76 * layout::CHUNK), "{r:?}");
+}

@@ -303,7 +303,7 @@ impl Backend for GlacierBackend {
         self.warm_up_archive(id, range, tier, ticket)
     }
 
-    fn retrieval_range(&self, object_size: u64, want: ByteRange) -> ByteRange {
+    fn retrieval_range(&self, _id: &str, object_size: u64, want: ByteRange) -> ByteRange {
         aligned_retrieval_range(object_size, want)
     }
 

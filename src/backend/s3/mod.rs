@@ -388,7 +388,7 @@ impl Backend for S3Backend {
     }
 
     /// S3 restores whole objects.
-    fn retrieval_range(&self, object_size: u64, _want: ByteRange) -> ByteRange {
+    fn retrieval_range(&self, _id: &str, object_size: u64, _want: ByteRange) -> ByteRange {
         ByteRange {
             start: 0,
             end: object_size,
