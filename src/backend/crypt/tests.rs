@@ -322,7 +322,7 @@ fn staged_ciphertext_survives_a_failed_upload_and_is_sent_as_it_was() {
 }
 
 #[test]
-fn a_plaintext_object_is_retrieved_by_the_wrapped_backends_range_an_encrypted_one_from_its_header() {
+fn plaintext_objects_get_the_wrapped_range_encrypted_ones_start_at_the_header() {
     let dir = tempfile::tempdir().unwrap();
     let b = wrapper(dir.path());
     let want = ByteRange {
