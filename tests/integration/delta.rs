@@ -26,6 +26,19 @@ fn sql(f: &Fixture, statements: &str) {
     c.execute_batch(statements).unwrap();
 }
 
+/// A fixture with 20 files under `src/d0`, synced once.
+fn twenty_files_synced() -> Fixture {
+    let f = Fixture::new();
+    for i in 0..20 {
+        f.write(
+            format!("src/d0/base{i}.txt"),
+            format!("base {i}").as_bytes(),
+        );
+    }
+    f.sync();
+    f
+}
+
 /// Changes a few files: an edit, a new file, a deletion, a new directory.
 fn change(f: &Fixture, round: usize) {
     f.write(
@@ -98,14 +111,7 @@ fn syncs_after_the_first_upload_small_deltas_and_recover_applies_them() {
 
 #[test]
 fn a_delta_uploaded_but_not_recorded_still_recovers_the_newest_state() {
-    let f = Fixture::new();
-    for i in 0..20 {
-        f.write(
-            format!("src/d0/base{i}.txt"),
-            format!("base {i}").as_bytes(),
-        );
-    }
-    f.sync();
+    let f = twenty_files_synced();
     next_second();
     change(&f, 1);
     f.sync();
@@ -234,14 +240,7 @@ fn catalog_objects_are_zstd_compressed_sqlite_that_the_zstd_cli_unpacks() {
 
 #[test]
 fn a_store_whose_full_copy_predates_compression_still_recovers() {
-    let f = Fixture::new();
-    for i in 0..20 {
-        f.write(
-            format!("src/d0/base{i}.txt"),
-            format!("base {i}").as_bytes(),
-        );
-    }
-    f.sync();
+    let f = twenty_files_synced();
     // What releases before compression stored: the SQLite file itself, named by its own tree
     // hash, without `.zst`. The catalog knows the object by that name.
     let packed = only(with_ext(f.stored("catalog"), "sqlite3"));
