@@ -15,7 +15,6 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -216,8 +215,7 @@ fn seal_to(
 }
 
 /// Copies `source` into `out`, returning the length of what was read and, with `hash`, its
-/// tree hash. The hash is computed by a second thread while `out` encrypts: the two cost about
-/// the same, and side by side a file is sealed in about half the time when a core is free.
+/// tree hash.
 fn copy_hashed(
     source: &Path,
     out: &mut dyn Write,
@@ -225,75 +223,21 @@ fn copy_hashed(
     hash: bool,
 ) -> Result<(Option<Hash32>, u64)> {
     let mut src = File::open(source).map_err(|e| Error::io(source, e))?;
-    if !hash {
-        let len = copy_plain(&mut src, source, out, tmp)?;
-        return Ok((None, len));
-    }
-    std::thread::scope(|s| {
-        // Buffers go to the hasher once written and come back to be filled again.
-        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-        let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-        let hasher = s.spawn(move || {
-            let mut h = TreeHasher::new();
-            for buf in full_rx {
-                h.update(&buf);
-                let _ = free_tx.send(buf);
-            }
-            h.finish()
-        });
-        let mut spare = (0..BUFFERS).map(|_| vec![0u8; CHUNK]).collect::<Vec<_>>();
-        let mut next = || spare.pop().or_else(|| free_rx.recv().ok());
-        let mut copied = Ok(0);
-        while let Some(mut buf) = next() {
-            buf.resize(CHUNK, 0);
-            let n = match read_some(&mut src, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    copied = Err(Error::io(source, e));
-                    break;
-                }
-            };
-            buf.truncate(n);
-            if let Err(e) = out.write_all(&buf) {
-                copied = Err(Error::io(tmp, e));
-                break;
-            }
-            copied = copied.map(|len| len + n as u64);
-            if full_tx.send(buf).is_err() {
-                break;
-            }
-        }
-        drop(full_tx);
-        let hash = hasher.join().expect("the hashing thread does not panic");
-        copied.map(|len| (Some(hash), len))
-    })
-}
-
-/// Bytes read at a time, and buffers between the encrypting and the hashing thread.
-const CHUNK: usize = 1 << 20;
-const BUFFERS: usize = 3;
-
-/// One read into `buf`, retried when interrupted.
-fn read_some(src: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match src.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Copies `src` into `out` (writing `tmp`), returning the bytes copied.
-fn copy_plain(src: &mut File, source: &Path, out: &mut dyn Write, tmp: &Path) -> Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
+    let mut hasher = TreeHasher::new();
     let mut len = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = read_some(src, &mut buf).map_err(|e| Error::io(source, e))?;
-        if n == 0 {
-            return Ok(len);
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(source, e)),
+        };
+        if hash {
+            hasher.update(&buf[..n]);
         }
-        out.write_all(&buf[..n]).map_err(|e| Error::io(tmp, e))?;
         len += n as u64;
+        out.write_all(&buf[..n]).map_err(|e| Error::io(tmp, e))?;
     }
+    Ok((hash.then(|| hasher.finish()), len))
 }
