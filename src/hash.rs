@@ -8,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 /// Leaf size of the tree hash.
 pub const MIB: u64 = 1024 * 1024;
@@ -168,6 +168,39 @@ pub fn tree_hash_reader(mut reader: impl Read) -> io::Result<(Hash32, u64)> {
     }
     let len = hasher.len();
     Ok((hasher.finish(), len))
+}
+
+/// Where [`copy_hashing`] failed: reading its source or writing its destination.
+#[derive(Debug)]
+pub enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies `src` into `out`, returning how many bytes went through and, with `hash`, their
+/// tree hash (hashed on the way: the bytes are read once).
+pub fn copy_hashing(
+    src: &mut impl Read,
+    out: &mut (impl Write + ?Sized),
+    hash: bool,
+) -> Result<(Option<Hash32>, u64), CopyError> {
+    let mut hasher = TreeHasher::new();
+    let mut len = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        if hash {
+            hasher.update(&buf[..n]);
+        }
+        len += n as u64;
+        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+    }
+    Ok((hash.then(|| hasher.finish()), len))
 }
 
 /// Tree hash of a byte slice.

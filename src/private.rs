@@ -2,7 +2,7 @@
 //! readable by its owner only (0700), and catalogs, their lock, copies and staging files are
 //! created 0600. Directories and files that already exist keep their modes.
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::path::Path;
 
@@ -24,6 +24,15 @@ pub fn file_options() -> OpenOptions {
     #[cfg(unix)]
     o.mode(0o600);
     o
+}
+
+/// Opens `path` for writing, mode 0600 when it is created, emptied when it exists.
+pub fn create_truncated(path: &Path) -> io::Result<File> {
+    file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
 }
 
 /// Creates `path` empty, mode 0600, unless it exists; the file SQLite then opens keeps that

@@ -17,12 +17,7 @@ const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Compresses `src` into a new file `dst`, streamed.
 pub fn compress(src: &Path, dst: &Path) -> Result<()> {
     let input = File::open(src).map_err(|e| Error::io(src, e))?;
-    let output = crate::private::file_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(dst)
-        .map_err(|e| Error::io(dst, e))?;
+    let output = crate::private::create_truncated(dst).map_err(|e| Error::io(dst, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, output);
     zstd::stream::copy_encode(BufReader::new(input), &mut out, LEVEL)
         .map_err(|e| Error::io(dst, e))?;
@@ -41,12 +36,7 @@ pub fn unpack(downloaded: &Path, out: &Path, what: &str) -> Result<()> {
         return std::fs::rename(downloaded, out).map_err(|e| Error::io(out, e));
     }
     let input = File::open(downloaded).map_err(|e| Error::io(downloaded, e))?;
-    let output = crate::private::file_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(out)
-        .map_err(|e| Error::io(out, e))?;
+    let output = crate::private::create_truncated(out).map_err(|e| Error::io(out, e))?;
     let mut sink = BufWriter::with_capacity(1 << 20, output);
     let done = zstd::stream::copy_decode(BufReader::new(input), &mut sink)
         .and_then(|()| sink.flush())

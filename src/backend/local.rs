@@ -6,7 +6,7 @@ use super::{
     changed_while_stored, object_key, parse_object_key,
 };
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::hash::TreeHasher;
+use crate::hash::{CopyError, copy_hashing};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
@@ -92,28 +92,11 @@ impl LocalBackend {
     fn copy_checked(&self, meta: &PutMeta, source: &Path, tmp: &Path, verify: bool) -> Result<()> {
         let mut src = File::open(source).map_err(|e| Error::io(source, e))?;
         let mut dst = File::create(tmp).map_err(|e| self.io_err("creating", tmp, e))?;
-        let mut hasher = TreeHasher::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(source, e)),
-            };
-            if verify {
-                hasher.update(&buf[..n]);
-            }
-            size += n as u64;
-            dst.write_all(&buf[..n])
-                .map_err(|e| self.io_err("writing", tmp, e))?;
-        }
-        let hash = if verify {
-            hasher.finish()
-        } else {
-            meta.tree_hash
-        };
+        let (read, size) = copy_hashing(&mut src, &mut dst, verify).map_err(|e| match e {
+            CopyError::Read(e) => Error::io(source, e),
+            CopyError::Write(e) => self.io_err("writing", tmp, e),
+        })?;
+        let hash = read.unwrap_or(meta.tree_hash);
         if size != meta.size || hash != meta.tree_hash {
             return Err(changed_while_stored(
                 "local",

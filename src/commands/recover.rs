@@ -356,22 +356,7 @@ fn download_and_check(
 ) -> Result<Catalog> {
     let id = state.catalog_id.as_deref().expect("found before");
     let download = tmp.with_extension("download");
-    let mut f = crate::private::file_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&download)
-        .map_err(|e| Error::io(&download, e))?;
-    // With the size known the download is a byte range, which the retry layer continues at the
-    // byte where a broken one stopped (a whole-object get it could only start over).
-    let range = state
-        .catalog_size
-        .filter(|&n| n > 0)
-        .map(|end| ByteRange { start: 0, end });
-    let size = backend.get(id, range, ticket, &mut f)?;
-    f.sync_all().map_err(|e| Error::io(&download, e))?;
-    drop(f);
-    let hash = downloaded_hash(&download)?;
+    let (size, hash) = fetch(backend, id, state.catalog_size, ticket, &download)?;
     if let Some(expected) = &state.catalog_hash
         && &hash.to_hex() != expected
     {
@@ -432,20 +417,8 @@ fn apply_deltas(
         let mut recorded = Vec::new();
         for d in &state.deltas {
             let _ = std::fs::remove_file(&file);
-            let mut f = crate::private::file_options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&download)
-                .map_err(|e| Error::io(&download, e))?;
             let ticket = state.delta_tickets.get(&d.id).map(String::as_str);
-            let range = (d.size > 0).then_some(ByteRange {
-                start: 0,
-                end: d.size,
-            });
-            let size = backend.get(&d.id, range, ticket, &mut f)?;
-            drop(f);
-            let hash = downloaded_hash(&download)?;
+            let (size, hash) = fetch(backend, &d.id, Some(d.size), ticket, &download)?;
             if d.hash.as_ref().is_some_and(|h| *h != hash.to_hex()) {
                 return Err(Error::Integrity(format!(
                     "{}: the downloaded catalog delta {} does not match its hash: run `recover` again",
@@ -477,11 +450,28 @@ fn apply_deltas(
     result
 }
 
-/// The tree hash of a downloaded catalog object, as stored (compressed).
-fn downloaded_hash(file: &Path) -> Result<crate::hash::Hash32> {
-    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-    let (hash, _) = tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(file, e))?;
-    Ok(hash)
+/// Downloads catalog object `id` into `download` (synced); returns the bytes written and their
+/// tree hash (of the object as stored, compressed). With its `size` known (from the listing) the
+/// download is a byte range, which the retry layer continues at the byte where a broken one
+/// stopped (a whole-object get it could only start over).
+fn fetch(
+    backend: &dyn Backend,
+    id: &str,
+    size: Option<u64>,
+    ticket: Option<&str>,
+    download: &Path,
+) -> Result<(u64, crate::hash::Hash32)> {
+    let mut f = crate::private::create_truncated(download).map_err(|e| Error::io(download, e))?;
+    let range = size
+        .filter(|&n| n > 0)
+        .map(|end| ByteRange { start: 0, end });
+    let written = backend.get(id, range, ticket, &mut f)?;
+    f.sync_all().map_err(|e| Error::io(download, e))?;
+    drop(f);
+    let f = std::fs::File::open(download).map_err(|e| Error::io(download, e))?;
+    let (hash, _) =
+        tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(download, e))?;
+    Ok((written, hash))
 }
 
 #[cfg(test)]

@@ -86,11 +86,7 @@ impl<R: Read> Read for Exact<R> {
 impl BundleWriter {
     /// Starts a bundle at `path` (truncating any file there).
     pub fn create(path: &Path) -> io::Result<BundleWriter> {
-        let file = crate::private::file_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = crate::private::create_truncated(path)?;
         Ok(BundleWriter {
             builder: tar::Builder::new(Hashing {
                 out: BufWriter::with_capacity(1 << 20, file),

@@ -8,10 +8,10 @@
 use super::layout::{Layout, MAX_HEADER, NONCE};
 use crate::backend::{PutMeta, changed_while_stored};
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::hash::{Hash32, TreeHasher};
+use crate::hash::{CopyError, Hash32, TreeHasher, copy_hashing};
 use std::cell::Cell;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -223,21 +223,8 @@ fn copy_hashed(
     hash: bool,
 ) -> Result<(Option<Hash32>, u64)> {
     let mut src = File::open(source).map_err(|e| Error::io(source, e))?;
-    let mut hasher = TreeHasher::new();
-    let mut len = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(source, e)),
-        };
-        if hash {
-            hasher.update(&buf[..n]);
-        }
-        len += n as u64;
-        out.write_all(&buf[..n]).map_err(|e| Error::io(tmp, e))?;
-    }
-    Ok((hash.then(|| hasher.finish()), len))
+    copy_hashing(&mut src, out, hash).map_err(|e| match e {
+        CopyError::Read(e) => Error::io(source, e),
+        CopyError::Write(e) => Error::io(tmp, e),
+    })
 }
