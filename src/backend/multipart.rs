@@ -56,8 +56,8 @@ pub(super) trait Multipart {
         parts: Vec<(Self::Digest, Self::Stored)>,
     ) -> impl Future<Output = Result<String>>;
 
-    /// Aborts the upload; a failure is only logged (cleanup catches what is left).
-    fn abort(&self) -> impl Future<Output = ()>;
+    /// Aborts the upload.
+    fn abort(&self) -> impl Future<Output = Result<()>>;
 }
 
 /// The file being stored, and what it must hold.
@@ -126,10 +126,31 @@ pub(super) async fn upload<M: Multipart>(upload: M, job: &PartsJob<'_>) -> Resul
         Ok(parts) => upload.complete(job.source.meta, parts).await,
         Err(e) => {
             if e.backend_kind() == Some(BackendErrorKind::Corrupt) {
-                upload.abort().await;
+                abort(&upload).await;
             }
             Err(e)
         }
+    }
+}
+
+/// Tries to abort an upload this many times when the service fails transiently.
+const ABORT_ATTEMPTS: u32 = 3;
+
+/// Aborts `upload`, again after a transient failure; a failure left is only logged (the
+/// cleanup after the next successful sync aborts what is left).
+async fn abort<M: Multipart>(upload: &M) {
+    let mut result = upload.abort().await;
+    for attempt in 1..ABORT_ATTEMPTS {
+        if !result.as_ref().is_err_and(Error::is_transient) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        result = upload.abort().await;
+    }
+    if let Err(e) = result {
+        crate::log::warn(&format!(
+            "could not abort a multipart upload (cleanup will): {e}"
+        ));
     }
 }
 
@@ -325,6 +346,8 @@ mod tests {
         stored: HashMap<usize, Hash32>,
         failing: Vec<usize>,
         log: Arc<Mutex<Vec<String>>>,
+        /// Aborts that fail transiently before one succeeds.
+        failing_aborts: Mutex<u32>,
     }
 
     impl Multipart for &Fake {
@@ -364,8 +387,18 @@ mod tests {
             self.log.lock().unwrap().push(format!("complete {order:?}"));
             Ok("id".into())
         }
-        async fn abort(&self) {
+        async fn abort(&self) -> Result<()> {
             self.log.lock().unwrap().push("abort".into());
+            let mut failing = self.failing_aborts.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(Error::backend(
+                    "fake",
+                    BackendErrorKind::Transient,
+                    "HTTP 500",
+                ));
+            }
+            Ok(())
         }
     }
 
@@ -389,6 +422,7 @@ mod tests {
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .enable_time()
             .build()
             .unwrap();
         runtime.block_on(upload(fake, &job))
@@ -441,6 +475,23 @@ mod tests {
             let log = fake.log.lock().unwrap();
             assert_eq!(log.last().map(String::as_str), Some("abort"), "{what}");
             assert!(!log.iter().any(|l| l.starts_with("complete")), "{what}");
+        }
+    }
+
+    #[test]
+    fn an_abort_that_fails_transiently_is_tried_again() {
+        let data = content(2 * M + 10, 3);
+        let changed = [&data[..M], b"x", &data[M + 1..]].concat();
+        for (failing, aborts) in [(1, 2), (5, ABORT_ATTEMPTS as usize)] {
+            let fake = Fake {
+                failing_aborts: Mutex::new(failing),
+                ..Fake::default()
+            };
+            let err = run(&fake, &data, &changed, usize::MAX).unwrap_err();
+            assert_eq!(err.backend_kind(), Some(BackendErrorKind::Corrupt));
+            let log = fake.log.lock().unwrap();
+            let tried = log.iter().filter(|l| *l == "abort").count();
+            assert_eq!(tried, aborts, "{failing} failing aborts: {log:?}");
         }
     }
 

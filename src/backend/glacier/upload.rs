@@ -267,13 +267,8 @@ impl Multipart for Upload<'_> {
         archive_id(b, "CompleteMultipartUpload", out.archive_id())
     }
 
-    async fn abort(&self) {
-        if let Err(e) = self.backend.abort_upload(&self.active.id).await {
-            log::warn(&format!(
-                "could not abort multipart upload {} (cleanup will): {e}",
-                short(&self.active.id)
-            ));
-        }
+    async fn abort(&self) -> Result<()> {
+        self.backend.abort_upload(&self.active.id).await
     }
 }
 

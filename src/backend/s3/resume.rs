@@ -137,7 +137,7 @@ impl S3Backend {
         }
     }
 
-    async fn try_abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+    pub(super) async fn try_abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
         self.count(|s| s.abort_multipart += 1);
         let answer = {
             let _slot = self.limiter.acquire().await;

@@ -314,8 +314,10 @@ impl Multipart for Upload<'_> {
         }
     }
 
-    async fn abort(&self) {
-        self.backend.abort_upload(self.key, &self.upload_id).await;
+    async fn abort(&self) -> Result<()> {
+        self.backend
+            .try_abort_upload(self.key, &self.upload_id)
+            .await
     }
 }
 
