@@ -2,8 +2,8 @@
 //!
 //! Layers, lowest first: [`hash`]; [`catalog`] and [`backend`], which know nothing of each
 //! other; [`settings`], which builds backend options (`backend::aws`) and uses the backends'
-//! naming rules; [`sync`] and [`restore`], which join a catalog and a backend; [`commands`],
-//! which join all of them for the CLI.
+//! naming rules; [`sync`], [`restore`], [`prune`] and [`owner`], which join a catalog and a
+//! backend; [`commands`], which join all of them for the CLI.
 
 pub mod backend;
 pub mod catalog;
@@ -14,6 +14,7 @@ pub mod hash;
 pub mod interrupt;
 pub mod legacy;
 pub mod log;
+pub mod owner;
 pub mod private;
 pub mod progress;
 pub mod prune;

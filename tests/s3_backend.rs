@@ -495,6 +495,12 @@ impl Backend for NoExpedited<'_> {
     fn cleanup(&self) -> Result<()> {
         self.0.cleanup()
     }
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        self.0.owners()
+    }
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        self.0.mark_owner(id)
+    }
 }
 
 /// Sizes above the 5 MiB part size, so that every kind goes up in parts too: index 2 is a

@@ -2,8 +2,8 @@
 //! [`object_key`] says. Writes are atomic (temp file, fsync, rename, fsync of the directory).
 
 use super::{
-    Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState,
-    changed_while_stored, object_key, parse_object_key,
+    Backend, ByteRange, ListOutcome, OWNERS_DIR, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState,
+    changed_while_stored, is_owner_id, object_key, parse_object_key,
 };
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{CopyError, copy_hashing};
@@ -215,6 +215,37 @@ impl Backend for LocalBackend {
         let path = self.path_of(id)?;
         fs::metadata(&path).map_err(|e| self.io_err("reading", &path, e))?;
         Ok(WarmState::Ready { ticket: None })
+    }
+
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        let dir = self.root.join(OWNERS_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Vec::new())),
+            Err(e) => return Err(self.io_err("listing", &dir, e)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io_err("listing", &dir, e))?;
+            ids.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        ids.sort();
+        Ok(Some(ids))
+    }
+
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        if !is_owner_id(id) {
+            return Err(self.err(
+                BackendErrorKind::Permanent,
+                format!("refusing owner id {id:?}: not a hex id"),
+            ));
+        }
+        let dir = self.root.join(OWNERS_DIR);
+        fs::create_dir_all(&dir).map_err(|e| self.io_err("creating", &dir, e))?;
+        let path = dir.join(id);
+        crate::private::create_truncated(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| self.io_err("writing", &path, e))
     }
 
     fn list(&self, _ticket: Option<&str>) -> Result<ListOutcome> {

@@ -266,6 +266,31 @@ pub trait Backend: Send + Sync {
     fn cleanup(&self) -> Result<()> {
         Ok(())
     }
+
+    /// The catalogs that have written to this place (their owner ids, from the empty marker
+    /// objects `owners/<id>`), where content-addressed keys let two catalogs share an object:
+    /// a local directory, an S3 prefix. `None` where nothing is ever shared (a vault gives
+    /// each upload its own archive id). Prune deletes nothing in a place another owner marked.
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+
+    /// Marks this place as written by the catalog with owner id `id` (see
+    /// [`owners`](Self::owners)); marking twice is no error.
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        let _ = id;
+        Ok(())
+    }
+}
+
+/// Where owner markers live, relative to a key-addressed backend's root or prefix. Listings
+/// of objects leave it out: a marker is no archive.
+pub const OWNERS_DIR: &str = "owners";
+
+/// Whether `id` is a plain owner id (what [`Backend::mark_owner`] accepts): 1-64 lower-case
+/// hex digits, so it is safe as a file name and an S3 key.
+pub fn is_owner_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The key of an object in a key-addressed backend (local directory, S3), relative to the
@@ -405,6 +430,12 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     }
     fn cleanup(&self) -> Result<()> {
         (**self).cleanup()
+    }
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        (**self).owners()
+    }
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        (**self).mark_owner(id)
     }
 }
 

@@ -173,6 +173,14 @@ impl<B: Backend> Backend for Retrying<B> {
     fn cleanup(&self) -> Result<()> {
         self.run("cleanup", || self.inner.cleanup())
     }
+
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        self.run("listing owners", || self.inner.owners())
+    }
+
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        self.run("marking the owner", || self.inner.mark_owner(id))
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +304,14 @@ mod tests {
         fn cleanup(&self) -> Result<()> {
             self.fault()?;
             self.inner.cleanup()
+        }
+        fn owners(&self) -> Result<Option<Vec<String>>> {
+            self.fault()?;
+            self.inner.owners()
+        }
+        fn mark_owner(&self, id: &str) -> Result<()> {
+            self.fault()?;
+            self.inner.mark_owner(id)
         }
     }
 

@@ -137,6 +137,7 @@ pub fn run_all(b: &dyn Backend, opts: &SuiteOptions) {
     missing_objects(b, opts);
     listing(b, opts, &dir, &ids);
     deletion(b, opts, &dir);
+    owner_marks(b, opts);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -260,6 +261,37 @@ fn listing(b: &dyn Backend, opts: &SuiteOptions, _dir: &Path, ids: &[(String, us
         catalogs.iter().all(|c| c.created.is_some()),
         "catalog copies carry their time"
     );
+}
+
+/// Where objects can be shared, marks are listed (sorted, each once, even when marked twice),
+/// never appear among the objects, and a bad id is refused. Where they cannot, marking is a
+/// no-op and there is nothing to list.
+fn owner_marks(b: &dyn Backend, opts: &SuiteOptions) {
+    let before = b.owners().expect("owners");
+    for id in ["f00d", "0badcafe", "f00d"] {
+        b.mark_owner(id).expect("mark_owner");
+    }
+    let Some(before) = before else {
+        assert_eq!(b.owners().expect("owners"), None, "owners stays None");
+        return;
+    };
+    let after = b.owners().expect("owners").expect("owners stays Some");
+    for id in ["0badcafe", "f00d"] {
+        assert_eq!(after.iter().filter(|o| *o == id).count(), 1, "owner {id}");
+    }
+    assert!(
+        after.len() <= before.len() + 2,
+        "marks listed once: {after:?}"
+    );
+    assert!(after.is_sorted(), "owners sorted: {after:?}");
+    assert!(b.mark_owner("../x").is_err(), "a path as owner id");
+    if opts.listing_is_immediate {
+        let items = list_all(b, opts);
+        assert!(
+            items.iter().all(|o| !o.id.contains("f00d")),
+            "a marker listed as an object"
+        );
+    }
 }
 
 /// Deleted objects are gone; deleting again is `NotFound`.

@@ -157,6 +157,8 @@ pub fn prune(
     let _lock = if dry_run { None } else { Some(super::lock(p)?) };
     let mut catalog = Catalog::open(&path)?;
     let backend = super::open_backend(p)?;
+    // A store another catalog writes to (another settings file, another machine): refused.
+    crate::owner::check_sole_owner(&catalog, &*backend, &p.name)?;
     let listed = if unknown {
         match listing(p, &*backend, &mut catalog)? {
             Some(items) => Some(items),

@@ -88,6 +88,8 @@ pub fn execute(
 ) -> Result<SyncReport> {
     crate::private::create_dir(&opts.staging_dir).map_err(|e| Error::io(&opts.staging_dir, e))?;
     backend.prepare()?;
+    // Before anything is stored: a prune elsewhere must see that this catalog writes here.
+    crate::owner::ensure_marked(catalog, backend)?;
     let (snapshot, resumed) = catalog.begin_snapshot(now_secs())?;
     if resumed {
         log::info(&format!(

@@ -4,7 +4,7 @@
 use super::common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const MIB: usize = 1 << 20;
@@ -371,4 +371,57 @@ fn profiles_sharing_a_store_are_never_pruned() {
         "{err}"
     );
     assert_eq!(store_listing(&f), before);
+}
+
+/// The same store written by a profile of another settings file (another machine, say): each
+/// catalog marks the store, and a prune of either one, `--unknown` or not, deletes nothing.
+#[test]
+fn a_store_another_catalog_writes_to_is_never_pruned() {
+    let f = Fixture::with_settings(&settings_with("keep_last = 1"));
+    std::fs::write(
+        f.p("other.ini"),
+        "[global]\ndatabase_dir = db-other\n[beta]\nlocal_dir = store\npath = src2\nkeep_last = 1\n",
+    )
+    .unwrap();
+    let other = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        f.configure(&mut c);
+        c.arg("-c").arg(f.p("other.ini")).args(args);
+        run_command(c)
+    };
+    f.write("src/a.txt", b"alpha's only file");
+    f.write("src2/b.txt", b"beta's first file");
+    f.sync();
+    other(&["sync"]).expect(0);
+    // Beta's first file is dead for beta after this second sync, and beta's old catalog copy
+    // is one docs never knew: both look like docs' garbage to a prune of docs.
+    std::fs::remove_file(f.p("src2/b.txt")).unwrap();
+    f.write("src2/c.txt", b"beta's second file");
+    other(&["sync"]).expect(0);
+    let before = store_listing(&f);
+    for args in [
+        &["prune", "--unknown"][..],
+        &["prune"],
+        &["prune", "--dry-run"],
+    ] {
+        let r = f.run(args);
+        r.expect(2);
+        let err = r.one_stderr_line();
+        assert!(
+            err.contains("is also written by 1 other catalog") && err.contains("owners/"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(store_listing(&f), before, "{args:?} changed the store");
+    }
+    // Nothing of beta's was lost (its verify would name docs' objects as unknown to it).
+    other(&["restore", "--to", "out-b"]).expect(0);
+    assert_eq!(
+        std::fs::read(f.p("out-b/path/c.txt")).unwrap(),
+        b"beta's second file"
+    );
+    // Alone again (the other catalog's mark removed by hand, as the message says), it prunes.
+    let marks: Vec<_> = std::fs::read_dir(f.p("store/owners")).unwrap().collect();
+    assert_eq!(marks.len(), 2, "one mark per catalog");
+    std::fs::remove_dir_all(f.p("store/owners")).unwrap();
+    f.run(&["prune"]).expect(0);
 }

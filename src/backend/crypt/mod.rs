@@ -251,6 +251,15 @@ impl<B: Backend> Backend for Crypt<B> {
         }
         Ok(())
     }
+
+    // Markers are empty and named by a random id: nothing to encrypt.
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        self.inner.owners()
+    }
+
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        self.inner.mark_owner(id)
+    }
 }
 
 /// A listed object as the wrapper names it: encrypted ones get their id, plaintext size and

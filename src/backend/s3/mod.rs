@@ -405,6 +405,14 @@ impl Backend for S3Backend {
         self.runtime.block_on(self.delete_async(id))
     }
 
+    fn owners(&self) -> Result<Option<Vec<String>>> {
+        self.runtime.block_on(self.owners_async()).map(Some)
+    }
+
+    fn mark_owner(&self, id: &str) -> Result<()> {
+        self.runtime.block_on(self.mark_owner_async(id))
+    }
+
     fn cleanup(&self) -> Result<()> {
         self.runtime.block_on(self.cleanup_async())
     }
