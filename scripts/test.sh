@@ -44,7 +44,14 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
+export GLACIERSYNC_TEST_FAULT_REPORT="$CARGO_TARGET_DIR/faults.txt"
+rm -f "$GLACIERSYNC_TEST_FAULT_REPORT"
 cargo test --no-fail-fast 2>&1 | tee "$CARGO_TARGET_DIR/test.log"
+# The faults the fault tests injected (cargo test hides what passing tests print).
+if [ -s "$GLACIERSYNC_TEST_FAULT_REPORT" ]; then
+  echo "== faults injected"
+  sort "$GLACIERSYNC_TEST_FAULT_REPORT"
+fi
 # One closing line over every test binary and the doc tests.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
   "$CARGO_TARGET_DIR/test.log"

@@ -6,6 +6,7 @@
 /// Starts one thread that waits for the signals. Call it first in `main`.
 #[cfg(unix)]
 pub fn install() {
+    use std::io::IsTerminal;
     use tokio::signal::unix::{SignalKind, signal};
     let kinds = [
         (SignalKind::interrupt(), "SIGINT", 2),
@@ -26,9 +27,16 @@ pub fn install() {
                 let Ok(mut s) = signal(kind) else { continue };
                 tokio::spawn(async move {
                     if s.recv().await.is_some() {
+                        // On a terminal the message starts on a line of its own (a progress
+                        // line or the echoed ^C may be there); elsewhere it is one line.
+                        let lead = if std::io::stderr().is_terminal() {
+                            "\n"
+                        } else {
+                            ""
+                        };
                         eprintln!(
-                            "\nerror: interrupted ({name}): what was done is kept; run the same \
-                             command again to continue"
+                            "{lead}error: interrupted ({name}): what was done is kept; run the \
+                             same command again to continue"
                         );
                         std::process::exit(128 + number);
                     }

@@ -19,6 +19,23 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Prints what `relay` injected and, when the test command asks for it
+/// (`GLACIERSYNC_TEST_FAULT_REPORT`, a file), adds a line to that file: `cargo test` hides what
+/// passing tests print, and the test command prints the file at its end.
+fn report(label: &str, relay: &FaultRelay) {
+    let line = format!("{label} {}", relay.summary());
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("GLACIERSYNC_TEST_FAULT_REPORT") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("fault report file");
+        writeln!(f, "{line}").expect("fault report");
+    }
+}
+
 struct Env {
     dir: tempfile::TempDir,
 }
@@ -139,7 +156,7 @@ fn s3_deep_archive_at_10_percent_faults() {
     make_tree(&env.path("src"), 12 << 20);
     relay.set_faults(10);
     round_trip(&env, &relay, &profile, "standard");
-    eprintln!("s3 at 10 %: {}", relay.summary());
+    report("s3 at 10 %:", &relay);
     assert!(relay.faults() > 0, "{}", relay.summary());
 }
 
@@ -177,7 +194,7 @@ fn vault_at_10_percent_faults() {
     make_tree(&env.path("src"), 7 << 19);
     relay.set_faults(10);
     round_trip(&env, &relay, &profile, "expedited");
-    eprintln!("vault at 10 %: {}", relay.summary());
+    report("vault at 10 %:", &relay);
     assert!(relay.faults() > 0, "{}", relay.summary());
 }
 
@@ -195,7 +212,7 @@ fn moto_vault_at_10_percent_faults() {
     make_tree(&env.path("src"), 1 << 20);
     relay.set_faults(10);
     round_trip(&env, &relay, &profile, "expedited");
-    eprintln!("moto vault at 10 %: {}", relay.summary());
+    report("moto vault at 10 %:", &relay);
     assert!(relay.faults() > 0, "{}", relay.summary());
 }
 
@@ -215,7 +232,7 @@ fn s3_restore_and_recover_at_30_percent_faults() {
     relay.set_faults(0);
     let p = env.ok(&["ls"], &relay);
     assert_eq!(p["files"].as_array().unwrap().len(), 43, "{p}");
-    eprintln!("s3 at 30 %: {}", relay.summary());
+    report("s3 at 30 %:", &relay);
     assert!(relay.faults() > 0, "{}", relay.summary());
 }
 
@@ -234,6 +251,6 @@ fn vault_restore_and_recover_at_30_percent_faults() {
     env.settings(&relay.url, "db2", &profile);
     let p = env.ok(&["recover", "--tier", "expedited"], &relay);
     assert_eq!(p["state"], "recovered", "{p}");
-    eprintln!("vault at 30 %: {}", relay.summary());
+    report("vault at 30 %:", &relay);
     assert!(relay.faults() > 0, "{}", relay.summary());
 }

@@ -17,7 +17,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// An archive readable now, with the ticket its warm-up gave.
@@ -46,7 +46,7 @@ pub fn execute(
     let ready = warm_up(&plan.archives, plan.tier, backend, catalog, &mut report)?;
     let learned = Mutex::new(Vec::new());
     let results = download_all(&plan, ready, backend, progress, &learned);
-    record(results, catalog, &mut report)?;
+    record(results, &plan.to, catalog, &mut report)?;
     super::legacy::record(
         learned.into_inner().unwrap_or_else(|e| e.into_inner()),
         catalog,
@@ -143,10 +143,16 @@ fn download_all<'p>(
     let queue = Mutex::new(ready.into_iter());
     let dirs = DirCache::default();
     let results = Mutex::new(Vec::new());
+    // A full disk stops the restore: every later file would fail the same way, and on cold
+    // storage each archive still downloaded costs money.
+    let disk_full = AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..plan.concurrency.max(1) {
             s.spawn(|| {
                 loop {
+                    if disk_full.load(Ordering::Relaxed) {
+                        return;
+                    }
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some((a, ticket)) = next else { return };
                     let r = match a.legacy {
@@ -160,6 +166,9 @@ fn download_all<'p>(
                         ),
                         None => download(backend, &plan.to, &dirs, a, ticket.as_deref()),
                     };
+                    if r.iter().any(|x| x.as_ref().is_err_and(|e| is_disk_full(e))) {
+                        disk_full.store(true, Ordering::Relaxed);
+                    }
                     bar.inc(a.span.len());
                     let n = files_done.fetch_add(files(a), Ordering::Relaxed) + files(a);
                     bar.set_message(format!("{n}/{files_total} files"));
@@ -175,13 +184,20 @@ fn download_all<'p>(
     results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether a member's error is the file system's "no space left" (or its quota's).
+fn is_disk_full(e: &str) -> bool {
+    e.contains("(os error 28)") || e.contains("(os error 122)")
+}
+
 /// Counts what was restored, lists what failed, and forgets the retrieval of every archive
-/// whose members all took their places.
+/// whose members all took their places. A full disk is one error, the first file it stopped.
 fn record(
     results: Vec<(&ArchivePlan, Vec<MemberResult>)>,
+    to: &Path,
     catalog: &mut Catalog,
     report: &mut RestoreReport,
 ) -> Result<()> {
+    let mut disk_full_named = false;
     for (a, rs) in results {
         let mut all_ok = true;
         for (m, r) in a.members.iter().zip(rs) {
@@ -190,6 +206,19 @@ fn record(
                     Ok(()) => {
                         report.restored += 1;
                         report.restored_bytes += m.size;
+                    }
+                    Err(e) if is_disk_full(e) => {
+                        all_ok = false;
+                        if !std::mem::replace(&mut disk_full_named, true) {
+                            report.errors.push(FileError {
+                                path: d.file.clone(),
+                                error: format!(
+                                    "{e}: the restore stopped here; make room under {} and run \
+                                     the same restore again (files already restored are kept)",
+                                    to.display()
+                                ),
+                            });
+                        }
                     }
                     Err(e) => {
                         all_ok = false;

@@ -5,6 +5,7 @@
 use super::helpers::*;
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -69,12 +70,9 @@ fn sigterm_mid_sync_then_a_rerun() {
     interrupted("TERM", 15);
 }
 
-/// A restore into a 1 MiB tmpfs (mounted here as root): the file that does not fit is named
-/// (exit 1), no partial file is left, the rest is restored, and a restore with room completes.
-#[test]
-fn a_full_disk_on_restore() {
-    let f = fixture();
-    f.sync();
+/// A 1 MiB tmpfs mounted (as root) at `f`'s `tiny`, or `None` where mounting is not allowed
+/// (a skip, which `GLACIERSYNC_TEST_DISALLOW_SKIP=1` turns into a failure).
+fn tiny_disk(f: &Fixture) -> Option<PathBuf> {
     let tiny = f.p("tiny");
     std::fs::create_dir(&tiny).unwrap();
     let mounted = std::process::Command::new("mount")
@@ -84,26 +82,78 @@ fn a_full_disk_on_restore() {
         .is_ok_and(|s| s.success());
     if !mounted {
         assert!(!is_root(), "mount works as root");
+        assert_ne!(
+            std::env::var("GLACIERSYNC_TEST_DISALLOW_SKIP").as_deref(),
+            Ok("1"),
+            "a full disk needs a small tmpfs, which needs root: run the tests as root"
+        );
         eprintln!("skipped: mounting a small tmpfs needs root");
-        return;
+        return None;
     }
+    Some(tiny)
+}
+
+/// Restores `f` into a 1 MiB tmpfs; returns the run and what the tmpfs held.
+fn restore_into_a_tiny_disk(f: &Fixture) -> Option<(Run, Vec<PathBuf>)> {
+    let tiny = tiny_disk(f)?;
     let r = f.restore(&tiny.join("out"), &[]);
     let listing = entries_under(&tiny);
     let _ = std::process::Command::new("umount").arg(&tiny).status();
-    let line = one_line(&r, 1, &["path/large.bin", "No space left"]);
-    assert!(
-        line.contains("writing"),
-        "names the write, not the read: {line}"
-    );
     assert!(
         !listing
             .iter()
             .any(|p| p.to_string_lossy().contains("partial")),
         "{listing:?}"
     );
+    Some((r, listing))
+}
+
+/// A restore into a 1 MiB tmpfs (mounted here as root): the file that does not fit is named
+/// (exit 1), no partial file is left, the rest is restored, and a restore with room completes.
+#[test]
+fn a_full_disk_on_restore() {
+    let f = fixture();
+    f.sync();
+    let Some((r, listing)) = restore_into_a_tiny_disk(&f) else {
+        return;
+    };
+    let line = one_line(&r, 1, &["path/large.bin", "No space left"]);
+    assert!(
+        line.contains("writing"),
+        "names the write, not the read: {line}"
+    );
     assert!(
         listing.iter().any(|p| p.ends_with("dir/4.txt")),
         "{listing:?}"
+    );
+    nothing_lost(&f);
+}
+
+/// Thousands of files that do not fit: still one line (the first file the disk refused, and
+/// what to do), and the restore stops instead of downloading the rest.
+#[test]
+fn a_full_disk_stops_a_restore_of_many_files_with_one_line() {
+    let f = fixture();
+    let mut rng = Rng::new(11);
+    for i in 0..600 {
+        f.write(format!("src/many/{i:03}.bin"), &rng.bytes(4096));
+    }
+    f.sync();
+    let Some((r, _)) = restore_into_a_tiny_disk(&f) else {
+        return;
+    };
+    let line = one_line(
+        &r,
+        1,
+        &[
+            "No space left",
+            "restore stopped",
+            "run the same restore again",
+        ],
+    );
+    assert!(
+        line.contains("tiny/out"),
+        "names where to make room: {line}"
     );
     nothing_lost(&f);
 }
