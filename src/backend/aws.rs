@@ -130,8 +130,10 @@ pub fn load(opts: &AwsOptions, worker_threads: usize) -> Result<AwsContext> {
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    // One retry policy, in one layer: the `Retrying` wrapper (super::retry), for S3 and Glacier
-    // alike; the SDK's own retries are off. The wrapper knows our error kinds (Transient or
+    // One retry policy (`retry::RetryPolicy`), applied by the `Retrying` wrapper around every
+    // backend call, for S3 and Glacier alike; the SDK's own retries are off. (The one request
+    // the wrapper cannot see, the multipart driver's abort of an upload whose source changed,
+    // follows the same policy in the driver.) The wrapper knows our error kinds (Transient or
     // not, and so the Glacier and S3 codes the SDK does not know), resumes a broken download at
     // the byte where it stopped, and a put it retries resumes the multipart upload with the
     // parts already stored, so a failure costs the parts in flight, not the whole object. Two

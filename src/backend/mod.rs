@@ -3,7 +3,8 @@
 //! A backend stores opaque objects (one large file, one tar bundle, or one catalog copy) and
 //! hands back an id for each: the key for key-addressed stores (local directory, S3), the
 //! service-assigned archive id for Glacier vaults. The catalog records ids; backends know
-//! nothing of the catalog, and the catalog nothing of backends: only the commands join them.
+//! nothing of the catalog, and the catalog nothing of backends: only `commands`, `sync`,
+//! `restore`, `prune` and `legacy` join them.
 //!
 //! Cold storage is modelled as a warm-up: [`Backend::warm_up`] requests (or checks on) a
 //! retrieval and returns an opaque ticket the caller keeps until the object is readable.

@@ -13,6 +13,7 @@
 //! Any other failure leaves the stored parts for a retry (or the next run) to resume.
 
 use super::parts::{Limiter, Slot};
+use super::retry::RetryPolicy;
 use super::{PutMeta, changed_while_stored};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, TreeHasher, combine_tree_hashes};
@@ -117,6 +118,8 @@ pub(super) struct PartsJob<'a> {
     pub(super) limiter: &'a Arc<Limiter>,
     /// Test hook ([`super::parts::StopAfterParts`]): fail after sending this many parts.
     pub(super) stop_after: usize,
+    /// The retry policy of the abort (the backends': [`RetryPolicy::standard`]).
+    pub(super) retry: RetryPolicy,
 }
 
 /// Sends the parts of `job` through `upload` and completes it. A source that changed aborts
@@ -126,28 +129,18 @@ pub(super) async fn upload<M: Multipart>(upload: M, job: &PartsJob<'_>) -> Resul
         Ok(parts) => upload.complete(job.source.meta, parts).await,
         Err(e) => {
             if e.backend_kind() == Some(BackendErrorKind::Corrupt) {
-                abort(&upload).await;
+                abort(&upload, &job.retry).await;
             }
             Err(e)
         }
     }
 }
 
-/// Tries to abort an upload this many times when the service fails transiently.
-const ABORT_ATTEMPTS: u32 = 3;
-
-/// Aborts `upload`, again after a transient failure; a failure left is only logged (the
-/// cleanup after the next successful sync aborts what is left).
-async fn abort<M: Multipart>(upload: &M) {
-    let mut result = upload.abort().await;
-    for attempt in 1..ABORT_ATTEMPTS {
-        if !result.as_ref().is_err_and(Error::is_transient) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
-        result = upload.abort().await;
-    }
-    if let Err(e) = result {
+/// Aborts `upload`, retried by the one [`RetryPolicy`] (the `Retrying` wrapper cannot: this
+/// abort happens inside a `put` that then fails `Corrupt`, which it does not retry). A failure
+/// left is only logged: the cleanup after the next successful sync aborts what is left.
+async fn abort<M: Multipart>(upload: &M, retry: &RetryPolicy) {
+    if let Err(e) = retry.run_async("abort", || upload.abort()).await {
         crate::log::warn(&format!(
             "could not abort a multipart upload (cleanup will): {e}"
         ));
@@ -419,6 +412,10 @@ mod tests {
             part_size: MIB,
             limiter: &Limiter::new(2),
             stop_after,
+            retry: RetryPolicy {
+                attempts: RetryPolicy::ATTEMPTS,
+                base_delay: std::time::Duration::from_millis(1),
+            },
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -478,11 +475,14 @@ mod tests {
         }
     }
 
+    /// By the one retry policy: one failure costs a second try; the last of its tries
+    /// succeeds; after that many failures the abort is left to the cleanup.
     #[test]
     fn an_abort_that_fails_transiently_is_tried_again() {
         let data = content(2 * M + 10, 3);
         let changed = [&data[..M], b"x", &data[M + 1..]].concat();
-        for (failing, aborts) in [(1, 2), (5, ABORT_ATTEMPTS as usize)] {
+        let tries = RetryPolicy::ATTEMPTS;
+        for (failing, aborts) in [(1, 2), (tries - 1, tries), (tries + 3, tries)] {
             let fake = Fake {
                 failing_aborts: Mutex::new(failing),
                 ..Fake::default()
@@ -491,7 +491,7 @@ mod tests {
             assert_eq!(err.backend_kind(), Some(BackendErrorKind::Corrupt));
             let log = fake.log.lock().unwrap();
             let tried = log.iter().filter(|l| *l == "abort").count();
-            assert_eq!(tried, aborts, "{failing} failing aborts: {log:?}");
+            assert_eq!(tried, aborts as usize, "{failing} failing aborts: {log:?}");
         }
     }
 

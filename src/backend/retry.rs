@@ -1,57 +1,130 @@
-//! A backend wrapper that retries transient errors with exponential backoff and jitter.
-//! Retry policy lives here once, not in every backend.
+//! The one retry policy ([`RetryPolicy`]: how many tries, and the backoff between them) and
+//! the wrapper that applies it to every backend call ([`Retrying`]). It is applied in two
+//! places, never stacked: `Retrying` around each call of a backend (`commands::open_backend`
+//! wraps every backend in it; the AWS SDK's own retries are off, see `aws::load`), and the
+//! multipart driver's abort of an upload whose source changed (`multipart::upload`), which
+//! happens inside a `put` that fails `Corrupt`, so the wrapper never sees it to retry it.
 
 use super::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta, Tier, WarmState};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::log;
+use std::future::Future;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
-/// Retries transient errors of `inner`.
-pub struct Retrying<B> {
-    inner: B,
-    attempts: u32,
-    base_delay: Duration,
+/// How often a transient error is tried again, and how long to wait between tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all (at least 1).
+    pub attempts: u32,
+    /// The first wait; each next one doubles (capped at 60 s), jittered down to half.
+    pub base_delay: Duration,
 }
 
-impl<B: Backend> Retrying<B> {
-    /// `attempts` tries in all, sleeping about `base_delay`, 2×, 4×, … (capped at 60 s) between.
-    pub fn new(inner: B, attempts: u32, base_delay: Duration) -> Self {
-        Retrying {
-            inner,
-            attempts: attempts.max(1),
-            base_delay,
+impl RetryPolicy {
+    /// Tries per call before a transient error is reported.
+    pub const ATTEMPTS: u32 = 6;
+
+    /// The policy of every backend: [`Self::ATTEMPTS`] tries, waits from 500 ms
+    /// (`GLACIERSYNC_RETRY_BASE_MS` overrides it, for tests): about 0.5, 1, 2, 4 and 8 s.
+    pub fn standard() -> RetryPolicy {
+        let ms = std::env::var("GLACIERSYNC_RETRY_BASE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500);
+        RetryPolicy {
+            attempts: Self::ATTEMPTS,
+            base_delay: Duration::from_millis(ms),
         }
     }
 
-    fn delay(&self, attempt: u32) -> Duration {
+    /// The wait after failed try `attempt` (0-based): `base_delay` × 2^attempt, capped at
+    /// 60 s, with full jitter between half and the whole.
+    pub fn delay(&self, attempt: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1 << attempt.min(16));
         let capped = exp.min(Duration::from_secs(60));
-        // Full jitter between half and the whole delay.
         let nanos = capped.as_nanos() as u64;
         let jitter = pseudo_random() % (nanos / 2 + 1);
         Duration::from_nanos(nanos / 2 + jitter)
     }
 
-    fn run<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    /// The wait before trying again after `e` failed try `attempt`, or `None` when `e` is
+    /// final (not transient, or the tries are used up).
+    fn wait_after(&self, what: &str, e: &Error, attempt: u32) -> Option<Duration> {
+        if !e.is_transient() || attempt + 1 >= self.attempts.max(1) {
+            return None;
+        }
+        let d = self.delay(attempt);
+        log::debug(&format!(
+            "{what}: {e}; retrying in {:.1} s ({}/{})",
+            d.as_secs_f64(),
+            attempt + 1,
+            self.attempts - 1
+        ));
+        Some(d)
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the tries are used up.
+    pub fn run<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
             match op() {
-                Err(e) if e.is_transient() && attempt + 1 < self.attempts => {
-                    let d = self.delay(attempt);
-                    log::debug(&format!(
-                        "{what}: {e}; retrying in {:.1} s ({}/{})",
-                        d.as_secs_f64(),
-                        attempt + 1,
-                        self.attempts - 1
-                    ));
-                    std::thread::sleep(d);
-                    attempt += 1;
-                }
-                other => return other,
+                Err(e) => match self.wait_after(what, &e, attempt) {
+                    Some(d) => std::thread::sleep(d),
+                    None => return Err(e),
+                },
+                ok => return ok,
             }
+            attempt += 1;
         }
+    }
+
+    /// [`run`](Self::run) for a request made on the async runtime (which must have time
+    /// enabled): waits without blocking a worker thread.
+    pub async fn run_async<T, F>(&self, what: &str, mut op: impl FnMut() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Err(e) => match self.wait_after(what, &e, attempt) {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => return Err(e),
+                },
+                ok => return ok,
+            }
+            attempt += 1;
+        }
+    }
+}
+
+/// Retries transient errors of `inner` by the [`RetryPolicy`].
+pub struct Retrying<B> {
+    inner: B,
+    policy: RetryPolicy,
+}
+
+impl<B: Backend> Retrying<B> {
+    /// `attempts` tries in all, sleeping about `base_delay`, 2×, 4×, … (capped at 60 s) between.
+    pub fn new(inner: B, attempts: u32, base_delay: Duration) -> Self {
+        Self::with_policy(
+            inner,
+            RetryPolicy {
+                attempts: attempts.max(1),
+                base_delay,
+            },
+        )
+    }
+
+    /// Retries by `policy` (the backends' is [`RetryPolicy::standard`]).
+    pub fn with_policy(inner: B, policy: RetryPolicy) -> Self {
+        Retrying { inner, policy }
+    }
+
+    fn run<T>(&self, what: &str, op: impl FnMut() -> Result<T>) -> Result<T> {
+        self.policy.run(what, op)
     }
 }
 

@@ -18,7 +18,7 @@ pub use verify::{VerifyOptions, VerifyReport, verify};
 
 use crate::backend::Backend;
 use crate::backend::local::LocalBackend;
-use crate::backend::retry::Retrying;
+use crate::backend::retry::{RetryPolicy, Retrying};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -28,10 +28,6 @@ use crate::settings::{BackendSettings, Profile};
 use crate::sync::{SyncOptions, SyncReport};
 use std::fs::File;
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// Tries per backend call before a transient error is reported.
-const ATTEMPTS: u32 = 6;
 
 /// Builds the profile's backend, wrapped in retries, then in the encrypting wrapper (which
 /// stores plaintext when the profile has no recipients, and reads encrypted objects only with
@@ -41,25 +37,20 @@ pub fn open_backend(p: &Profile) -> Result<Box<dyn Backend>> {
 }
 
 fn open_plain_backend(p: &Profile) -> Result<Box<dyn Backend>> {
-    let base = Duration::from_millis(
-        std::env::var("GLACIERSYNC_RETRY_BASE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(500),
-    );
+    let retry = RetryPolicy::standard();
     Ok(match &p.backend {
         BackendSettings::Local { dir } => {
-            Box::new(Retrying::new(LocalBackend::new(dir), ATTEMPTS, base))
+            Box::new(Retrying::with_policy(LocalBackend::new(dir), retry))
         }
-        other => open_remote(p, other, base)?,
+        other => open_remote(p, other, retry)?,
     })
 }
 
-fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<dyn Backend>> {
+fn open_remote(p: &Profile, b: &BackendSettings, retry: RetryPolicy) -> Result<Box<dyn Backend>> {
     use crate::backend::glacier::{GlacierBackend, GlacierOptions};
     use crate::backend::s3::{S3Backend, S3Options};
     match b {
-        BackendSettings::Glacier { vault } => Ok(Box::new(Retrying::new(
+        BackendSettings::Glacier { vault } => Ok(Box::new(Retrying::with_policy(
             GlacierBackend::new(GlacierOptions {
                 aws: p.aws.clone(),
                 vault: vault.clone(),
@@ -67,14 +58,13 @@ fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<d
                 concurrency: p.concurrency,
             })?
             .for_profile(&p.name),
-            ATTEMPTS,
-            base,
+            retry,
         ))),
         BackendSettings::S3 {
             bucket,
             prefix,
             storage_class,
-        } => Ok(Box::new(Retrying::new(
+        } => Ok(Box::new(Retrying::with_policy(
             S3Backend::new(S3Options {
                 aws: p.aws.clone(),
                 bucket: bucket.clone(),
@@ -84,8 +74,7 @@ fn open_remote(p: &Profile, b: &BackendSettings, base: Duration) -> Result<Box<d
                 concurrency: p.concurrency,
                 ..S3Options::default()
             })?,
-            ATTEMPTS,
-            base,
+            retry,
         ))),
         BackendSettings::Local { dir } => Ok(Box::new(LocalBackend::new(dir))),
     }

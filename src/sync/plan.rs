@@ -332,3 +332,6 @@ fn same_meta(prev: &CurrentMeta, e: &ScanEntry) -> bool {
         && prev.mtime_ns == e.mtime_ns
         && prev.target == e.target
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@ use super::{BACKEND, GlacierBackend, MAX_SINGLE_UPLOAD, part_size_for, short};
 use crate::backend::PutMeta;
 use crate::backend::aws;
 use crate::backend::multipart::{self, Multipart, PartsJob, Source};
+use crate::backend::retry::RetryPolicy;
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, MIB, TreeHasher};
 use crate::log;
@@ -115,6 +116,7 @@ impl GlacierBackend {
             part_size,
             limiter: &self.limiter,
             stop_after: self.stop_after_parts.limit(),
+            retry: RetryPolicy::standard(),
         };
         self.runtime.block_on(multipart::upload(upload, &job))
     }

@@ -19,7 +19,8 @@
 //!
 //! Retries are left to [`super::retry::Retrying`] (the SDK's own are off, see
 //! [`super::aws::load`]): a retried put resumes its multipart upload, sending only the parts
-//! that are not stored yet.
+//! that are not stored yet. The multipart driver retries the abort of an upload whose source
+//! changed by the same [`super::retry::RetryPolicy`].
 //!
 //! Files: `upload` (single PUT; multipart: S3's part rules for the loop of
 //! [`super::multipart`]), `resume` (incomplete uploads: resume, abort,

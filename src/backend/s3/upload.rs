@@ -7,6 +7,7 @@ use super::resume::StoredPart;
 use super::{MAX_OBJECT_SIZE, NAME, S3Backend, count};
 use crate::backend::aws;
 use crate::backend::multipart::{self, Multipart, PartsJob, Source};
+use crate::backend::retry::RetryPolicy;
 use crate::backend::{PutMeta, object_key};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, MIB, sha256, tree_hash};
@@ -118,6 +119,7 @@ impl S3Backend {
             part_size,
             limiter: &self.limiter,
             stop_after: self.stop_after_parts.limit(),
+            retry: RetryPolicy::standard(),
         };
         multipart::upload(upload, &job).await.map(drop)
     }
