@@ -72,6 +72,36 @@ pub fn check_target(to: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Makes the restore's target (a real run, before anything is requested or written): creates
+/// it when missing and checks that a file can be created in it. Everything that stops this
+/// (a dangling symlink, a read-only or special file system, no permission) is one line.
+pub fn prepare_target(to: &Path) -> std::result::Result<(), String> {
+    let fail = |what: String| {
+        Err(format!(
+            "restore --to {}: {what}: name a directory you can write to",
+            to.display()
+        ))
+    };
+    if fs::symlink_metadata(to).is_ok_and(|m| m.file_type().is_symlink()) && !to.exists() {
+        return fail("it is a symlink to something that does not exist".into());
+    }
+    if let Err(e) = fs::create_dir_all(to) {
+        return fail(format!("cannot create it ({e})"));
+    }
+    let probe = to.join(format!(".glaciersync-probe-{}", std::process::id()));
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => fail(format!("cannot write in it ({e})")),
+    }
+}
+
 /// Creates the directories from `to` down to `dir`, refusing to pass through a symlink.
 pub(super) fn make_dirs(to: &Path, dir: &Path) -> io::Result<()> {
     let rel = dir

@@ -40,6 +40,7 @@ pub fn execute(
         errors: plan.errors.clone(),
         ..RestoreReport::default()
     };
+    super::dest::prepare_target(&plan.to).map_err(crate::error::Error::Usage)?;
     for d in &plan.in_place {
         let _ = set_times_and_mode(&d.path, d.mode, d.mtime_ns);
     }

@@ -5,7 +5,7 @@
 use super::helpers::*;
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -178,6 +178,37 @@ fn restore_to_a_path_below_a_file() {
         &f.restore(&file.join("below"), &[]),
         2,
         &["not a directory"],
+    );
+    nothing_lost(&f);
+}
+
+#[test]
+fn restore_to_a_dangling_symlink() {
+    let f = fixture();
+    f.sync();
+    let link = f.p("gone-link");
+    std::os::unix::fs::symlink(f.p("no-such-dir"), &link).unwrap();
+    one_line(
+        &f.restore(&link, &[]),
+        2,
+        &["gone-link", "symlink", "does not exist"],
+    );
+    assert!(
+        !f.p("no-such-dir").exists(),
+        "nothing created through the link"
+    );
+    nothing_lost(&f);
+}
+
+/// A place no directory can be made in (as root too): one line, exit 2, before any request.
+#[test]
+fn restore_to_a_place_that_cannot_hold_a_directory() {
+    let f = fixture();
+    f.sync();
+    one_line(
+        &f.restore(Path::new("/proc/glaciersync-nope"), &[]),
+        2,
+        &["/proc/glaciersync-nope", "cannot create it"],
     );
     nothing_lost(&f);
 }
