@@ -17,12 +17,21 @@ pub(super) type MemberResult = std::result::Result<(), String>;
 /// Where a destination's bytes go until they are verified: a short hidden name in the same
 /// directory (so the rename is atomic), never longer than any final name can be, since a name
 /// of NAME_MAX bytes must restore too. It is derived from the final name, so a restore that
-/// was killed and runs again writes over its own leftover instead of leaving it behind.
+/// was killed and runs again writes over its own leftover instead of leaving it behind. Where
+/// the usual name would take the path past PATH_MAX although the final one fits, it is as long
+/// as the final name (for names of at least 8 bytes, so that it cannot meet a sibling's).
 pub(super) fn partial_name(dest: &Path) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
+    /// The longest path the kernel takes, without its terminating NUL.
+    const PATH_MAX: usize = 4095;
     let name = dest.file_name().unwrap_or_default();
     let digest = crate::hash::sha256(name.as_bytes()).to_hex();
-    dest.with_file_name(format!(".glaciersync-partial-{}", &digest[..16]))
+    let usual = format!(".glaciersync-partial-{}", &digest[..16]);
+    let longer_by = usual.len().saturating_sub(name.len());
+    if dest.as_os_str().len() + longer_by <= PATH_MAX || name.len() < 8 {
+        return dest.with_file_name(usual);
+    }
+    dest.with_file_name(format!(".{}", &digest[..name.len() - 1]))
 }
 
 /// Downloads one archive's span into its members. Returns one result per member, in order.
@@ -262,6 +271,21 @@ mod tests {
             "a rerun finds its leftover"
         );
         assert_ne!(p, partial_name(Path::new("/to/path/other")));
+    }
+
+    #[test]
+    fn near_path_max_a_partial_name_is_no_longer_than_the_final_one() {
+        let deep = format!("/{}/", "d".repeat(4070));
+        let dest = PathBuf::from(format!("{deep}final-name-20-bytes!"));
+        assert_eq!(dest.as_os_str().len(), 4092);
+        let p = partial_name(&dest);
+        assert_eq!(p.as_os_str().len(), dest.as_os_str().len(), "{p:?}");
+        assert_eq!(p.parent(), dest.parent());
+        assert!(p.file_name().unwrap().to_string_lossy().starts_with('.'));
+        assert_eq!(p, partial_name(&dest), "stable");
+        // Far from the limit, the usual name.
+        let short = partial_name(Path::new("/to/final-name-20-bytes!"));
+        assert!(short.to_string_lossy().contains(".glaciersync-partial-"));
     }
 
     #[test]

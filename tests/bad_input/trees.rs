@@ -73,6 +73,33 @@ fn a_name_of_name_max_bytes() {
     nothing_lost(&f);
 }
 
+/// A file whose restored path is a few bytes under PATH_MAX (4095): the restore's partial file
+/// must fit too.
+#[test]
+fn a_path_just_under_path_max() {
+    let f = fixture();
+    // Where `nothing_lost` restores the first tree, and how long the path may get.
+    let restored = f.p("restored0/path").as_os_str().len();
+    let name = "f".repeat(20);
+    let mut left = 4090 - restored - (1 + name.len());
+    let mut rel = String::from("src");
+    while left > 0 {
+        let mut k = left.saturating_sub(1).min(200);
+        if left - (k + 1) == 1 {
+            k -= 1;
+        }
+        rel.push('/');
+        rel.push_str(&"d".repeat(k));
+        left -= k + 1;
+    }
+    let file = f.write(format!("{rel}/{name}"), b"deep down\n");
+    assert_eq!(
+        file.as_os_str().len() - f.p("src").as_os_str().len() + restored,
+        4090
+    );
+    nothing_lost(&f);
+}
+
 #[test]
 fn a_directory_and_a_file_of_name_max_bytes() {
     let f = fixture();
