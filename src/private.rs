@@ -35,6 +35,12 @@ pub fn create_truncated(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Writes `bytes` to `path` (created 0600, emptied when it exists).
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    create_truncated(path)?.write_all(bytes)
+}
+
 /// Creates `path` empty, mode 0600, unless it exists; the file SQLite then opens keeps that
 /// mode, and so do its `-wal` and `-shm` files, which SQLite creates with the database's mode.
 pub fn create_file(path: &Path) -> io::Result<()> {

@@ -66,9 +66,9 @@ impl LocalBackend {
             return Ok(key);
         }
         let dir = dest.parent().expect("keys have a directory");
-        fs::create_dir_all(dir).map_err(|e| self.io_err("creating", dir, e))?;
+        crate::private::create_dir(dir).map_err(|e| self.io_err("creating", dir, e))?;
         let tmp_dir = self.root.join("tmp");
-        fs::create_dir_all(&tmp_dir).map_err(|e| self.io_err("creating", &tmp_dir, e))?;
+        crate::private::create_dir(&tmp_dir).map_err(|e| self.io_err("creating", &tmp_dir, e))?;
         let tmp = tmp_dir.join(format!(
             "{}.{}.{}",
             meta.tree_hash,
@@ -91,7 +91,8 @@ impl LocalBackend {
     /// hash, against `meta`.
     fn copy_checked(&self, meta: &PutMeta, source: &Path, tmp: &Path, verify: bool) -> Result<()> {
         let mut src = File::open(source).map_err(|e| Error::io(source, e))?;
-        let mut dst = File::create(tmp).map_err(|e| self.io_err("creating", tmp, e))?;
+        let mut dst =
+            crate::private::create_truncated(tmp).map_err(|e| self.io_err("creating", tmp, e))?;
         let (read, size) = copy_hashing(&mut src, &mut dst, verify).map_err(|e| match e {
             CopyError::Read(e) => Error::io(source, e),
             CopyError::Write(e) => self.io_err("writing", tmp, e),
@@ -133,7 +134,7 @@ impl Backend for LocalBackend {
     fn prepare(&self) -> Result<()> {
         for sub in ["", "data", "bundles", "catalog", "tmp"] {
             let dir = self.root.join(sub);
-            fs::create_dir_all(&dir).map_err(|e| self.io_err("creating", &dir, e))?;
+            crate::private::create_dir(&dir).map_err(|e| self.io_err("creating", &dir, e))?;
         }
         Ok(())
     }
@@ -152,7 +153,7 @@ impl Backend for LocalBackend {
             return self.put(meta, source);
         }
         let dir = dest.parent().expect("keys have a directory");
-        fs::create_dir_all(dir).map_err(|e| self.io_err("creating", dir, e))?;
+        crate::private::create_dir(dir).map_err(|e| self.io_err("creating", dir, e))?;
         File::open(source)
             .and_then(|f| f.sync_all())
             .map_err(|e| self.io_err("syncing", source, e))?;
@@ -241,7 +242,7 @@ impl Backend for LocalBackend {
             ));
         }
         let dir = self.root.join(OWNERS_DIR);
-        fs::create_dir_all(&dir).map_err(|e| self.io_err("creating", &dir, e))?;
+        crate::private::create_dir(&dir).map_err(|e| self.io_err("creating", &dir, e))?;
         let path = dir.join(id);
         crate::private::create_truncated(&path)
             .and_then(|f| f.sync_all())

@@ -108,7 +108,7 @@ fn load(p: &Profile) -> State {
 fn save(p: &Profile, s: &State) -> Result<()> {
     let path = state_path(p);
     let text = serde_json::to_string_pretty(s).expect("state serializes");
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    crate::private::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
 }
 
 /// One `recover` step's outcome: go on with the value, or wait for a retrieval.

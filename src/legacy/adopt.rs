@@ -150,6 +150,13 @@ pub fn in_memory(p: &Profile) -> Result<Option<Catalog>> {
 
 fn copy_synced(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to).map_err(|e| Error::io(to, e))?;
+    // A copy takes its source's mode; the script's database holds every file name.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(to, e))?;
+    }
     std::fs::File::open(to)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io(to, e))

@@ -42,7 +42,7 @@ fn state_path(p: &Profile) -> PathBuf {
 fn save(p: &Profile, s: &State) -> Result<()> {
     let path = state_path(p);
     let text = serde_json::to_string(s).expect("state serializes");
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    crate::private::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
 }
 
 fn when(t: i64) -> String {
@@ -60,7 +60,7 @@ pub fn begin(p: &Profile, items: &[ObjectInfo]) -> Result<bool> {
         .iter()
         .map(|o| (o.id.clone(), o.size, o.listed_tree_hash.map(|h| h.to_hex())))
         .collect();
-    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    crate::private::create_dir(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
     save(
         p,
         &State {
@@ -192,9 +192,9 @@ fn fetch(
     c: &Candidate,
     ticket: Option<&str>,
 ) -> Result<std::result::Result<(PathBuf, db::LegacyDb), String>> {
-    std::fs::create_dir_all(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
+    crate::private::create_dir(&p.database_dir).map_err(|e| Error::io(&p.database_dir, e))?;
     let tmp = p.database_dir.join(format!("{}.recovering-legacy", p.name));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut f = crate::private::create_truncated(&tmp).map_err(|e| Error::io(&tmp, e))?;
     if let Err(e) = backend.get(&c.id, None, ticket, &mut f) {
         let _ = std::fs::remove_file(&tmp);
         return if unusable(&e) {

@@ -203,7 +203,7 @@ pub fn write_sample_text(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        crate::private::create_dir(parent).map_err(|e| Error::io(parent, e))?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

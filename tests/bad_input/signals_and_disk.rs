@@ -273,10 +273,31 @@ fn catalogs_are_private() {
     assert_eq!(mode("db"), 0o700);
     assert_eq!(mode("db/docs.sqlite3"), 0o600);
     assert_eq!(mode("db/docs.lock"), 0o600);
-    for entry in entries_under(&f.p("db")) {
-        let m = std::fs::metadata(&entry).unwrap();
-        let bits = m.permissions().mode() & 0o077;
-        assert_eq!(bits, 0, "{} is open to others", entry.display());
+    // The local store too: its catalog copies hold every name, its objects every byte.
+    for dir in ["db", "store"] {
+        for entry in entries_under(&f.p(dir)) {
+            let m = std::fs::metadata(&entry).unwrap();
+            let bits = m.permissions().mode() & 0o077;
+            assert_eq!(bits, 0, "{} is open to others", entry.display());
+        }
     }
+    assert_eq!(mode("store"), 0o700);
     nothing_lost(&f);
+}
+
+/// `init` makes the settings' directory (which may hold an identity file) 0700, the settings
+/// and identity files 0600.
+#[test]
+fn init_makes_its_directory_private() {
+    let f = fixture();
+    let mut c = std::process::Command::new(BIN);
+    f.configure(&mut c);
+    c.args(["init", "--age"]).arg(f.p("src"));
+    run_command(c).expect(0);
+    let mode = |p: &str| std::fs::metadata(f.p(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(".config/glaciersync"), 0o700);
+    for entry in entries_under(&f.p(".config/glaciersync")) {
+        let m = std::fs::metadata(&entry).unwrap();
+        assert_eq!(m.permissions().mode() & 0o077, 0, "{}", entry.display());
+    }
 }

@@ -137,7 +137,7 @@ pub(super) fn seal(
     staging: &Path,
     how: SealHow,
 ) -> Result<Sealed> {
-    fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+    crate::private::create_dir(staging).map_err(|e| Error::io(staging, e))?;
     let tmp = staging.join(format!(
         "tmp.{}.{}",
         std::process::id(),
@@ -170,7 +170,7 @@ fn seal_to(
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| crypt_err(BackendErrorKind::Permanent, format!("age: {e}")))?;
-    let file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+    let file = crate::private::create_truncated(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut sink = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: how.hash_sealed.then(TreeHasher::new),
