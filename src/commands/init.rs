@@ -69,28 +69,29 @@ pub fn init_arg(arg: &Path) -> Result<InitArg> {
     )))
 }
 
-/// The tree when none is named: `~/Documents` when it exists, else the current directory.
+/// The tree when none is named: `~/Documents` when it exists, else the current directory (or
+/// the home directory when that is `/`: a first run from `/` should not back up the machine).
 fn default_tree() -> Result<PathBuf> {
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        let docs = Path::new(&home).join("Documents");
-        if docs.is_dir() {
-            return Ok(docs);
-        }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    if let Some(docs) = home.as_ref().map(|h| h.join("Documents"))
+        && docs.is_dir()
+    {
+        return Ok(docs);
     }
-    std::env::current_dir().map_err(|e| Error::Usage(format!("no current directory: {e}")))
+    let here =
+        std::env::current_dir().map_err(|e| Error::Usage(format!("no current directory: {e}")))?;
+    match home {
+        Some(h) if here == Path::new("/") && h.is_dir() => Ok(h),
+        _ => Ok(here),
+    }
 }
 
-/// The tree as the settings file says it: absolute, and one line of UTF-8.
+/// The tree as the settings file says it: absolute, and one line of UTF-8. A tree that holds
+/// the sample's store or catalog (a home directory) is fine: `sync` never backs those up.
 fn tree_text(tree: &Path) -> Result<String> {
     let abs = std::fs::canonicalize(tree).map_err(|e| Error::io(tree, e))?;
-    let store = std::env::var_os("HOME").map(|h| Path::new(&h).join("glaciersync-store"));
-    if store.as_deref().is_some_and(|s| s.starts_with(&abs)) {
-        return Err(Error::Usage(format!(
-            "init {}: this tree holds the sample's store (~/glaciersync-store): name a tree \
-             below it (`glaciersync init ~/Pictures`)",
-            abs.display()
-        )));
-    }
     match abs.to_str() {
         Some(s) if !s.contains(['\n', '\r']) && s.trim() == s => Ok(s.to_string()),
         _ => Err(Error::Usage(format!(

@@ -254,6 +254,37 @@ fn a_first_run_without_documents() {
     }
 }
 
+/// A fresh account without `~/Documents`, in its home directory (root in `/root`, say): the
+/// home is backed up, without the sample's store and catalog inside it.
+#[test]
+fn a_first_run_from_the_home_directory() {
+    let f = fixture();
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(BIN);
+        f.configure(&mut c);
+        c.current_dir(f.root()).args(args);
+        run_command(c)
+    };
+    run(&["init"]).expect(0);
+    let first = run(&["--json", "sync"]);
+    first.expect(0);
+    let second = run(&["--json", "sync"]);
+    second.expect(0);
+    assert_eq!(second.profile()["new"], 0, "{}", second.stdout());
+    let listed = run(&["ls"]);
+    listed.expect(0);
+    assert!(
+        listed.stdout().contains("src/large.bin"),
+        "{}",
+        listed.stdout()
+    );
+    assert!(
+        !listed.stdout().contains("glaciersync-store"),
+        "the store backed itself up: {}",
+        listed.stdout()
+    );
+}
+
 #[test]
 fn init_naming_no_directory() {
     let f = fixture();
