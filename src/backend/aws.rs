@@ -255,6 +255,9 @@ where
     Error::backend(backend, kind, format!("{what}: {detail}"))
 }
 
+/// How the error of a request that got no answer in time begins (see [`no_answer`]).
+pub const NO_ANSWER: &str = "no answer from";
+
 /// "no answer from ENDPOINT in time (which timeout)": the SDK's chain says it several times.
 fn no_answer(at: &str, err: &dyn std::error::Error) -> String {
     let chain = source_chain(err);
@@ -262,7 +265,7 @@ fn no_answer(at: &str, err: &dyn std::error::Error) -> String {
         .split(": ")
         .find(|p| p.contains(" after "))
         .unwrap_or("timed out");
-    format!("no answer from{at} in time ({which})")
+    format!("{NO_ANSWER}{at} in time ({which})")
 }
 
 /// Whether a request could not be sent because the credential chain failed (no credentials

@@ -26,6 +26,10 @@ impl RetryPolicy {
     /// Tries per call before a transient error is reported.
     pub const ATTEMPTS: u32 = 6;
 
+    /// Tries per call once one got no answer at all in time: an endpoint that takes
+    /// connections and never answers would otherwise hold a sync for six read timeouts.
+    pub const SILENT_ATTEMPTS: u32 = 2;
+
     /// The policy of every backend: [`Self::ATTEMPTS`] tries, waits from 500 ms
     /// (`GLACIERSYNC_RETRY_BASE_MS` overrides it, for tests): about 0.5, 1, 2, 4 and 8 s.
     pub fn standard() -> RetryPolicy {
@@ -52,7 +56,12 @@ impl RetryPolicy {
     /// The wait before trying again after `e` failed try `attempt`, or `None` when `e` is
     /// final (not transient, or the tries are used up).
     fn wait_after(&self, what: &str, e: &Error, attempt: u32) -> Option<Duration> {
-        if !e.is_transient() || attempt + 1 >= self.attempts.max(1) {
+        let silent = e.to_string().contains(super::aws::NO_ANSWER);
+        let attempts = match silent {
+            true => self.attempts.min(Self::SILENT_ATTEMPTS),
+            false => self.attempts,
+        };
+        if !e.is_transient() || attempt + 1 >= attempts.max(1) {
             return None;
         }
         let d = self.delay(attempt);
@@ -260,6 +269,24 @@ impl<B: Backend> Backend for Retrying<B> {
 mod tests {
     use super::*;
     use crate::backend::local::LocalBackend;
+
+    #[test]
+    fn a_silent_endpoint_is_tried_twice_other_transient_errors_six_times() {
+        let p = RetryPolicy {
+            attempts: RetryPolicy::ATTEMPTS,
+            base_delay: Duration::from_millis(1),
+        };
+        let silent = Error::backend(
+            "s3",
+            BackendErrorKind::Transient,
+            "uploading x: no answer from http://127.0.0.1:9 in time (read timeout after 60s)",
+        );
+        let busy = Error::backend("s3", BackendErrorKind::Transient, "uploading x: SlowDown");
+        assert!(p.wait_after("t", &silent, 0).is_some());
+        assert!(p.wait_after("t", &silent, 1).is_none());
+        assert!(p.wait_after("t", &busy, 4).is_some());
+        assert!(p.wait_after("t", &busy, 5).is_none());
+    }
     use crate::backend::testsuite::{self, content, meta_for};
     use crate::error::{BackendErrorKind, Error};
     use std::sync::Mutex;
