@@ -102,3 +102,12 @@ fn vault_endpoint_that_answers_html() {
     let answer: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 17\r\nConnection: close\r\n\r\n<html>oops</html>";
     fails_clearly(&server(Some(answer)), VAULT, &["unreadable answer"]);
 }
+
+/// An endpoint that answers every request with a 200 and an HTML page (a captive portal, a
+/// misconfigured proxy): the bucket "checks out" and every upload "succeeds", but nothing was
+/// stored, so the sync must not say it backed anything up.
+#[test]
+fn s3_endpoint_that_answers_200_to_everything() {
+    let answer: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 17\r\nConnection: close\r\n\r\n<html>oops</html>";
+    fails_clearly(&server(Some(answer)), S3, &["without an ETag"]);
+}

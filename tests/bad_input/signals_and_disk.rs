@@ -108,23 +108,21 @@ fn restore_into_a_tiny_disk(f: &Fixture) -> Option<(Run, Vec<PathBuf>)> {
     Some((r, listing))
 }
 
-/// A restore into a 1 MiB tmpfs (mounted here as root): the file that does not fit is named
-/// (exit 1), no partial file is left, the rest is restored, and a restore with room completes.
+/// A restore into a 1 MiB tmpfs (mounted here as root) of a 2 MiB file and a few small ones:
+/// one line naming the write the disk refused (exit 1), no partial file is left, and a restore
+/// with room completes. (Which file the disk refuses first depends on the order the downloads
+/// end in.)
 #[test]
 fn a_full_disk_on_restore() {
     let f = fixture();
     f.sync();
-    let Some((r, listing)) = restore_into_a_tiny_disk(&f) else {
+    let Some((r, _)) = restore_into_a_tiny_disk(&f) else {
         return;
     };
-    let line = one_line(&r, 1, &["path/large.bin", "No space left"]);
+    let line = one_line(&r, 1, &["No space left", "restore stopped"]);
     assert!(
         line.contains("writing"),
         "names the write, not the read: {line}"
-    );
-    assert!(
-        listing.iter().any(|p| p.ends_with("dir/4.txt")),
-        "{listing:?}"
     );
     nothing_lost(&f);
 }

@@ -282,9 +282,13 @@ impl Fixture {
         self.run(&args)
     }
 
-    /// The regular files under `store/<sub>`.
+    /// The objects under `store/<sub>`, leaving out the owner markers (`owners/`, no archives).
     pub fn stored(&self, sub: &str) -> Vec<PathBuf> {
+        let owners = self.p("store/owners");
         files_under(&self.p("store").join(sub))
+            .into_iter()
+            .filter(|p| !p.starts_with(&owners))
+            .collect()
     }
 
     /// The catalog database of profile `docs`.

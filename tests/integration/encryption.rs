@@ -57,7 +57,10 @@ fn store_files(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
+                // Owner markers are empty and named by a random id (docs/catalog.md).
+                if e.file_name() != "owners" {
+                    stack.push(e.path());
+                }
             } else {
                 out.push(e.path());
             }

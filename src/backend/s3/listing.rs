@@ -87,14 +87,15 @@ impl S3Backend {
         }
         let key = format!("{}{OWNERS_DIR}/{id}", self.prefix);
         let _slot = self.limiter.acquire().await;
-        self.client
+        let out = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
             .body(ByteStream::from(Vec::new()))
             .send()
             .await
-            .map_err(|e| self.sdk_err("writing", &key, e))?;
-        Ok(())
+            .map_err(|e| self.sdk_err("uploading", &key, e))?;
+        self.stored_as_s3(&key, out.e_tag())
     }
 }

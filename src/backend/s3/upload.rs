@@ -12,6 +12,7 @@ use crate::backend::{PutMeta, object_key};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{Hash32, MIB, sha256, tree_hash};
 use crate::log;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, StorageClass};
 use md5::{Digest, Md5};
@@ -83,7 +84,7 @@ impl S3Backend {
             .await;
         drop(slot);
         match answer {
-            Ok(_) => Ok(()),
+            Ok(out) => self.confirmed(key, &out, &sha),
             Err(e) => {
                 let err = self.sdk_err("uploading", key, e);
                 if err.backend_kind() == Some(BackendErrorKind::AlreadyExists) {
@@ -92,6 +93,41 @@ impl S3Backend {
                     Err(err)
                 }
             }
+        }
+    }
+
+    /// Checks that a 200 to a PutObject came from S3 storing the object: S3 always answers with
+    /// an ETag, and echoes the SHA-256 it was sent when it echoes one. A server that answers
+    /// 200 with anything else (a captive portal, a misconfigured proxy or endpoint) stored
+    /// nothing that can be trusted.
+    fn confirmed(&self, key: &str, out: &PutObjectOutput, sent: &Hash32) -> Result<()> {
+        self.stored_as_s3(key, out.e_tag())?;
+        match out.checksum_sha256() {
+            Some(sum) if sum != base64(&sent.0) => Err(self.err(
+                BackendErrorKind::Corrupt,
+                format!(
+                    "uploading {}: S3 computed SHA-256 {sum} (base64), but {} was sent",
+                    self.url(key),
+                    base64(&sent.0)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// An upload's answer without an ETag did not come from S3 storing the object.
+    pub(super) fn stored_as_s3(&self, key: &str, etag: Option<&str>) -> Result<()> {
+        match etag.is_none_or(str::is_empty) {
+            false => Ok(()),
+            true => Err(self.err(
+                BackendErrorKind::Permanent,
+                format!(
+                    "uploading {}: {} answered without an ETag, so it did not store the object \
+                     as S3 does: check `endpoint_url` and any proxy in between",
+                    self.url(key),
+                    self.endpoint
+                ),
+            )),
         }
     }
 
@@ -308,7 +344,9 @@ impl Multipart for Upload<'_> {
                 .await
         };
         match answer {
-            Ok(_) => Ok(self.key.to_string()),
+            Ok(out) => b
+                .stored_as_s3(self.key, out.e_tag())
+                .map(|()| self.key.to_string()),
             Err(e) => {
                 self.completion_failed(meta, b.sdk_err("completing the upload of", self.key, e))
                     .await
