@@ -213,11 +213,33 @@ pub(super) fn place(to: &Path, dirs: &DirCache, tmp: &Path, m: &Member) -> Membe
             dirs.ensure(to, parent).map_err(|e| e.to_string())?;
         }
         let t = partial_name(&dest.path);
-        fs::copy(first, &t).map_err(|e| e.to_string())?;
+        copy_sparse(first, &t).map_err(|e| e.to_string())?;
         set_times_and_mode(&t, dest.mode, dest.mtime_ns).map_err(|e| e.to_string())?;
         fs::rename(&t, &dest.path).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Copies `from` to `to` as the download wrote `from`: blocks of zeros become holes, so every
+/// copy of a sparse file comes back sparse too.
+fn copy_sparse(from: &Path, to: &Path) -> io::Result<()> {
+    use std::io::Read;
+    let mut src = File::open(from)?;
+    let mut dst = File::create(to)?;
+    let mut buf = vec![0u8; 128 << 10];
+    let mut pos = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        write_sparse(&mut dst, pos, &buf[..n])?;
+        pos += n as u64;
+    }
+    // Holes skipped at the end still count.
+    dst.set_len(pos)
 }
 
 impl Write for Demux<'_> {

@@ -153,15 +153,20 @@ fn a_sparse_file_comes_back_sparse() {
         file.seek(SeekFrom::Start(20 << 20)).unwrap();
         file.write_all(b"some data in the middle").unwrap();
     }
+    // A copy (the same content: one download, then copied) and a hard link.
+    std::fs::copy(&path, f.p("src/sparse-copy.img")).unwrap();
+    std::fs::hard_link(&path, f.p("src/sparse-link.img")).unwrap();
     let src_blocks = blocks(&path);
     nothing_lost(&f);
-    let back = f.p("restored0/path/sparse.img");
-    assert_eq!(std::fs::metadata(&back).unwrap().len(), 48 << 20);
-    assert!(
-        blocks(&back) <= src_blocks + 64,
-        "48 MiB of zeros written: {} blocks for {src_blocks}",
-        blocks(&back)
-    );
+    for name in ["sparse.img", "sparse-copy.img", "sparse-link.img"] {
+        let back = f.p(format!("restored0/path/{name}"));
+        assert_eq!(std::fs::metadata(&back).unwrap().len(), 48 << 20);
+        assert!(
+            blocks(&back) <= src_blocks + 64,
+            "{name}: 48 MiB of zeros written: {} blocks for {src_blocks}",
+            blocks(&back)
+        );
+    }
 }
 
 #[test]
