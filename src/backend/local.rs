@@ -62,6 +62,7 @@ impl LocalBackend {
         let dest = self.path_of(&key)?;
         if let Ok(existing) = fs::metadata(&dest)
             && existing.len() == meta.size
+            && holds(&dest, meta)
         {
             return Ok(key);
         }
@@ -112,6 +113,15 @@ impl LocalBackend {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Whether the object already at `dest` holds `meta`'s content. Only a sync that stores a key
+/// already there asks (an upload a killed run did not record, or a content found damaged and
+/// stored again), so reading it back is rare; a damaged object is then written over.
+fn holds(dest: &Path, meta: &PutMeta) -> bool {
+    File::open(dest)
+        .and_then(|f| crate::hash::tree_hash_reader(io::BufReader::new(f)))
+        .is_ok_and(|(h, n)| h == meta.tree_hash && n == meta.size)
 }
 
 impl Backend for LocalBackend {
@@ -184,8 +194,13 @@ impl Backend for LocalBackend {
             end: size,
         });
         if range.end > size || range.start > range.end {
+            // Shorter than what was stored: damaged.
+            let kind = match range.start <= range.end {
+                true => BackendErrorKind::Corrupt,
+                false => BackendErrorKind::Permanent,
+            };
             return Err(self.err(
-                BackendErrorKind::Permanent,
+                kind,
                 format!(
                     "range {}..{} is outside {id} ({size} bytes)",
                     range.start, range.end

@@ -80,10 +80,20 @@ impl Catalog {
         snapshot: SnapshotId,
     ) -> rusqlite::Result<i64> {
         let archive_id = Self::insert_archive(tx, archive)?;
-        let mut ins = tx.prepare_cached(
+        // A content found lost (almost never) moves to the archive that stores it again.
+        let any_lost: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM lost_contents)", [], |r| {
+                r.get(0)
+            })?;
+        let mut ins = tx.prepare_cached(if any_lost {
             "INSERT INTO contents (hash, size, archive_id, offset) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (hash) DO NOTHING",
-        )?;
+             ON CONFLICT (hash) DO UPDATE SET archive_id = excluded.archive_id,
+                 offset = excluded.offset
+             WHERE contents.hash IN (SELECT hash FROM lost_contents)"
+        } else {
+            "INSERT INTO contents (hash, size, archive_id, offset) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hash) DO NOTHING"
+        })?;
         for c in contents {
             ins.execute(params![
                 h2s(&c.hash),
@@ -93,6 +103,12 @@ impl Catalog {
             ])?;
         }
         drop(ins);
+        if any_lost {
+            let mut found = tx.prepare_cached("DELETE FROM lost_contents WHERE hash = ?1")?;
+            for c in contents {
+                found.execute([h2s(&c.hash)])?;
+            }
+        }
         Self::insert_versions(tx, versions, snapshot)?;
         Ok(archive_id)
     }

@@ -120,11 +120,14 @@ impl Catalog {
         Ok(())
     }
 
-    /// Whether a content with this hash is stored.
+    /// Whether a content with this hash is stored (and not found lost since).
     pub fn has_content(&self, hash: &Hash32) -> Result<bool> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT 1 FROM contents WHERE hash = ?1")
+            .prepare_cached(
+                "SELECT 1 FROM contents WHERE hash = ?1
+                 AND NOT EXISTS (SELECT 1 FROM lost_contents WHERE hash = ?1)",
+            )
             .map_err(|e| self.err(e))?;
         stmt.exists([h2s(hash)]).map_err(|e| self.err(e))
     }

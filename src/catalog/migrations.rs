@@ -160,4 +160,14 @@ CREATE TABLE legacy_members (
 ALTER TABLE archives ADD COLUMN encrypted INTEGER
     GENERATED ALWAYS AS (substr(remote_id, 1, 4) = 'age:') VIRTUAL;
 "#,
+    // 6: contents whose stored copy was found missing or damaged (by `verify --remote` or a
+    // restore): taken out of `contents`, so the next sync stores them again from any file that
+    // still has them. See docs/catalog.md ("Lost contents").
+    r#"
+CREATE TABLE lost_contents (
+    hash     BLOB PRIMARY KEY CHECK (length(hash) = 32),
+    found_at INTEGER NOT NULL,
+    why      TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];

@@ -12,6 +12,7 @@ mod current;
 mod delta;
 mod encryption;
 mod legacy;
+mod lost;
 pub use encryption::EncryptionStats;
 mod meta;
 mod migrations;

@@ -178,9 +178,19 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     learn_legacy_sizes(catalog, &listed)?;
     let archives = catalog.archives()?;
     let mut catalog_copy_lost = false;
+    let mut data_lost = false;
+    // A vault's inventory is a day old: an archive stored since is missing from it, not lost.
+    let listing_is_current = !matches!(p.backend, crate::settings::BackendSettings::Glacier { .. });
     for a in &archives {
         report.checked_archives += 1;
-        let problem = match by_id.get(a.remote_id.as_str()) {
+        let data = matches!(a.kind, ArchiveKind::File | ArchiveKind::Bundle);
+        if data && !by_id.contains_key(a.remote_id.as_str()) && catalog.archive_contents(a.id)? == 0
+        {
+            // Found missing before, and all it held is stored again elsewhere: nothing lost
+            // (prune takes it out of the catalog).
+            continue;
+        }
+        let mut problem = match by_id.get(a.remote_id.as_str()) {
             None => format!(
                 "archive {} ({}, {} bytes) is missing from the backend",
                 a.remote_id,
@@ -193,11 +203,23 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
             ),
             Some(_) => continue,
         };
+        if listing_is_current && data {
+            let now = chrono::Utc::now().timestamp();
+            let n = catalog.mark_archive_lost(a.id, &problem, now)?;
+            if n > 0 {
+                data_lost = true;
+                problem.push_str(&format!(
+                    "; the next sync stores its {n} content(s) again from the files that \
+                     still hold them"
+                ));
+            }
+        }
         report.problems.push(problem);
         catalog_copy_lost |= matches!(a.kind, ArchiveKind::Catalog | ArchiveKind::CatalogDelta);
     }
-    if catalog_copy_lost {
-        owe_full_catalog_copy(p, catalog)?;
+    if catalog_copy_lost || data_lost {
+        // Deltas carry no deletions: only a full copy forgets the lost contents too.
+        owe_full_catalog_copy(p, catalog, catalog_copy_lost)?;
     }
     let known: std::collections::HashSet<&str> =
         archives.iter().map(|a| a.remote_id.as_str()).collect();
@@ -262,12 +284,15 @@ fn legacy_unknown(p: &Profile, o: &ObjectInfo, description: &str, report: &mut V
     report.legacy_undescribed.push(line);
 }
 
-/// A catalog copy or delta the backend lost: later deltas would build on it, so the next sync
-/// stores a full copy (no base), and says so now.
-fn owe_full_catalog_copy(p: &Profile, catalog: &mut Catalog) -> Result<()> {
+/// A catalog copy or delta the backend lost (`copy_lost`; later deltas would build on it) or
+/// contents taken out as lost: the next sync stores a full copy (no base), and says so now.
+fn owe_full_catalog_copy(p: &Profile, catalog: &mut Catalog, copy_lost: bool) -> Result<()> {
     use crate::sync::{BACKUP_BASE, BACKUP_PENDING};
     catalog.delete_meta(BACKUP_BASE)?;
     catalog.set_meta(BACKUP_PENDING, "1")?;
+    if !copy_lost {
+        return Ok(());
+    }
     crate::log::warn(&format!(
         "{}: a catalog copy in the backend is missing or damaged: the next sync stores a full copy",
         p.name

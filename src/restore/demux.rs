@@ -5,7 +5,8 @@
 use super::dest::{DirCache, set_times_and_mode, system_time};
 use super::plan::{ArchivePlan, Member};
 use crate::backend::Backend;
-use crate::hash::TreeHasher;
+use crate::error::BackendErrorKind;
+use crate::hash::{Hash32, TreeHasher};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -34,13 +35,19 @@ pub(super) fn partial_name(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{}", &digest[..name.len() - 1]))
 }
 
-/// Downloads one archive's span into its members. Returns one result per member, in order.
+/// What a member's error adds when its stored copy is lost (missing, short or damaged).
+const STORED_AGAIN: &str =
+    "its stored copy is lost: the next sync stores it again from the file, where it still exists";
+
+/// Downloads one archive's span into its members. Returns one result per member, in order;
+/// adds to `lost` the contents whose stored copy is missing or damaged.
 pub(super) fn download(
     backend: &dyn Backend,
     to: &Path,
     dirs: &DirCache,
     archive: &ArchivePlan,
     ticket: Option<&str>,
+    lost: &std::sync::Mutex<Vec<Hash32>>,
 ) -> Vec<MemberResult> {
     let mut demux = Demux {
         to,
@@ -51,6 +58,7 @@ pub(super) fn download(
         cur: None,
         done: Vec::new(),
         write_error: None,
+        lost: Vec::new(),
     };
     let got = if archive.span.is_empty() {
         Ok(0)
@@ -63,16 +71,45 @@ pub(super) fn download(
     }
     // A write that failed (a full disk, say) is what broke the download off: name it, not the
     // download it interrupted.
-    let failure = match (&got, &flushed) {
+    // The object is gone, damaged, or shorter than recorded (not a full disk, not a failure
+    // that a later run may not meet): what it held is lost.
+    let broken = demux.write_error.is_none()
+        && match &got {
+            Err(e) => matches!(
+                e.backend_kind(),
+                Some(BackendErrorKind::NotFound | BackendErrorKind::Corrupt)
+            ),
+            Ok(_) => flushed.is_ok(),
+        };
+    let mut failure = match (&got, &flushed) {
         _ if demux.write_error.is_some() => demux.write_error.take().unwrap_or_default(),
         (Err(e), _) => e.to_string(),
         (_, Err(e)) => e.to_string(),
         _ => "download ended before this file's data".to_string(),
     };
-    let mut results: Vec<MemberResult> = vec![Err(failure); archive.members.len()];
-    for (i, r) in demux.done {
-        results[i] = r;
+    if broken {
+        failure = format!("{failure}; {STORED_AGAIN}");
     }
+    let mut results: Vec<Option<MemberResult>> = vec![None; archive.members.len()];
+    for (i, r) in std::mem::take(&mut demux.done) {
+        results[i] = Some(r);
+    }
+    let mut lost_here = std::mem::take(&mut demux.lost);
+    let results = results
+        .into_iter()
+        .zip(&archive.members)
+        .map(|(r, m)| {
+            r.unwrap_or_else(|| {
+                if broken {
+                    lost_here.push(m.hash);
+                }
+                Err(failure.clone())
+            })
+        })
+        .collect();
+    lost.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(lost_here);
     results
 }
 
@@ -87,6 +124,8 @@ struct Demux<'a> {
     done: Vec<(usize, MemberResult)>,
     /// The first failed write into a member's file, with the destination it was for.
     write_error: Option<String>,
+    /// Members whose bytes did not match their hash.
+    lost: Vec<Hash32>,
 }
 
 impl Demux<'_> {
@@ -109,8 +148,9 @@ impl Demux<'_> {
             if got != m.hash {
                 drop(file);
                 let _ = fs::remove_file(&tmp);
+                self.lost.push(m.hash);
                 return Err(format!(
-                    "downloaded content does not match its recorded hash (expected {}, got {got}): not restored",
+                    "downloaded content does not match its recorded hash (expected {}, got {got}): not restored; {STORED_AGAIN}",
                     m.hash
                 ));
             }

@@ -46,8 +46,13 @@ pub fn execute(
     }
     let ready = warm_up(&plan.archives, plan.tier, backend, catalog, &mut report)?;
     let learned = Mutex::new(Vec::new());
-    let results = download_all(&plan, ready, backend, progress, &learned);
+    let lost = Mutex::new(Vec::new());
+    let results = download_all(&plan, ready, backend, progress, &learned, &lost);
     record(results, &plan.to, catalog, &mut report)?;
+    forget_lost(
+        lost.into_inner().unwrap_or_else(|e| e.into_inner()),
+        catalog,
+    )?;
     super::legacy::record(
         learned.into_inner().unwrap_or_else(|e| e.into_inner()),
         catalog,
@@ -135,6 +140,7 @@ fn download_all<'p>(
     backend: &dyn Backend,
     progress: &Progress,
     learned: &Mutex<Vec<super::legacy::Learned>>,
+    lost: &Mutex<Vec<crate::hash::Hash32>>,
 ) -> Vec<(&'p ArchivePlan, Vec<MemberResult>)> {
     let total: u64 = ready.iter().map(|(a, _)| a.span.len()).sum();
     let bar = progress.bytes_bar("restore", total);
@@ -165,7 +171,7 @@ fn download_all<'p>(
                             ticket.as_deref(),
                             learned,
                         ),
-                        None => download(backend, &plan.to, &dirs, a, ticket.as_deref()),
+                        None => download(backend, &plan.to, &dirs, a, ticket.as_deref(), lost),
                     };
                     if r.iter().any(|x| x.as_ref().is_err_and(|e| is_disk_full(e))) {
                         disk_full.store(true, Ordering::Relaxed);
@@ -183,6 +189,20 @@ fn download_all<'p>(
     });
     bar.finish_and_clear();
     results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes the contents whose stored copy was missing or damaged out of the catalog, so that the
+/// next sync stores them again from the files that still hold them; the next catalog backup is
+/// a full copy (deltas carry no deletions).
+fn forget_lost(lost: Vec<crate::hash::Hash32>, catalog: &mut Catalog) -> Result<()> {
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp();
+    if catalog.mark_lost(&lost, "found missing or damaged by a restore", now)? > 0 {
+        crate::sync::owe_full_copy(catalog)?;
+    }
+    Ok(())
 }
 
 /// Whether a member's error is the file system's "no space left" (or its quota's).

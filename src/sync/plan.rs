@@ -142,6 +142,7 @@ pub fn plan(opts: &SyncOptions, catalog: &Catalog, progress: &Progress) -> Resul
     let mut planner = Planner {
         opts,
         current: catalog.current_lookup()?,
+        lost: catalog.lost_contents()?,
         seen: vec![0; (max_id as usize + 64) / 64],
         fatal: None,
         protected: Vec::new(),
@@ -181,6 +182,9 @@ struct Planner<'a> {
     opts: &'a SyncOptions,
     /// Looks up the current version of each scanned entry.
     current: CurrentLookup<'a>,
+    /// Contents whose stored copy was found missing or damaged: an unchanged file holding one
+    /// is read and stored again.
+    lost: std::collections::HashSet<Hash32>,
     /// Bit `id` set: current version `id` was seen by this walk (1 bit a version id, so a
     /// million files cost 125 KB; what is not seen is gone).
     seen: Vec<u64>,
@@ -240,6 +244,15 @@ impl Planner<'_> {
             }
         }
         if let Some(prev) = prev.as_ref().filter(|p| same_meta(p, &e)) {
+            if e.kind == EntryKind::File && prev.hash.is_some_and(|h| self.lost.contains(&h)) {
+                log::verbose(&format!(
+                    "{}: its stored copy was lost; storing it again",
+                    display(&e.tree, &e.rel)
+                ));
+                self.plan.counts.changed += 1;
+                self.add_to_read(e, false);
+                return;
+            }
             if prev.mode != e.mode {
                 // Only the permissions changed: a new version with the same content.
                 self.plan.record.push(record_of(&e, prev.hash));

@@ -12,12 +12,16 @@ fn only_file(dir: PathBuf) -> PathBuf {
     files.into_iter().next().unwrap()
 }
 
-/// Restores after `damage` and checks: exit 1, one line naming `path/<bad>` with `words`, the
-/// bad file not written, everything else back.
+/// Restores after damage to the stored copy of `path/<bad>` and checks: exit 1, one line
+/// naming it with `words` and saying that the next sync stores it again, the bad file not
+/// written, no partial file; then that nothing was lost: the next sync stores the file again
+/// from the tree, and a restore equals the tree.
 fn restore_names(f: &Fixture, bad: &str, words: &[&str]) {
     let out = fresh(f, "out");
     let r = f.restore(&out, &[]);
-    let line = one_line(&r, 1, words);
+    let mut all = words.to_vec();
+    all.push("the next sync stores it again");
+    let line = one_line(&r, 1, &all);
     assert!(line.contains(&format!("path/{bad}")), "{line}");
     assert!(
         !out.join("path").join(bad).exists(),
@@ -28,20 +32,7 @@ fn restore_names(f: &Fixture, bad: &str, words: &[&str]) {
         .filter(|p| p.to_string_lossy().contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    // Compare without the damaged file, its directory's mtime kept.
-    let gone = f.p("src").join(bad);
-    let parent = std::fs::metadata(gone.parent().unwrap()).unwrap();
-    std::fs::remove_file(&gone).unwrap();
-    {
-        use std::os::unix::fs::MetadataExt;
-        set_mtime(
-            gone.parent().unwrap(),
-            parent.mtime(),
-            parent.mtime_nsec() as u32,
-        );
-    }
-    assert_same_tree(&f.p("src"), &out.join("path"));
-    assert_same_tree(&f.p("src2"), &out.join("path2"));
+    nothing_lost(f);
 }
 
 #[test]
@@ -71,6 +62,34 @@ fn a_truncated_object() {
     let b = std::fs::read(&obj).unwrap();
     std::fs::write(&obj, &b[..b.len() / 2]).unwrap();
     restore_names(&f, "large.bin", &[]);
+}
+
+/// `verify --remote` finds an object missing (exit 1, saying the next sync stores its files
+/// again), and the next sync does, so a restore equals the tree.
+#[test]
+fn a_missing_object_found_by_verify() {
+    let f = fixture();
+    f.sync();
+    std::fs::remove_file(only_file(f.p("store/data"))).unwrap();
+    let v = f.run(&["verify", "--remote"]);
+    v.expect(1);
+    let line = v
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    for w in [
+        "data/",
+        "missing",
+        "the next sync stores its 1 content(s) again",
+    ] {
+        assert!(line.contains(w), "{w:?} not in {}", v.stderr);
+    }
+    let s = f.run(&["--json", "sync"]);
+    s.expect(0);
+    assert_eq!(s.profile()["changed"], 1, "{}", s.stdout());
+    f.run(&["verify", "--remote"]).expect(0);
+    nothing_lost(&f);
 }
 
 #[test]

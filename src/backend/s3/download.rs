@@ -109,8 +109,13 @@ impl S3Backend {
     }
 
     fn outside(&self, key: &str, r: ByteRange, size: u64) -> Error {
+        // Shorter than what was stored: damaged.
+        let kind = match r.start <= r.end {
+            true => BackendErrorKind::Corrupt,
+            false => BackendErrorKind::Permanent,
+        };
         self.err(
-            BackendErrorKind::Permanent,
+            kind,
             format!(
                 "range {}..{} is outside {} ({size} bytes)",
                 r.start,
