@@ -430,3 +430,198 @@ fn a_damaged_legacy_database_is_one_clear_line() {
     assert!(err.contains("glaciersync_tars is missing"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), before, "the file is untouched");
 }
+
+/// A second run that changed every file of the first run's tar and the file of a whole-file
+/// archive: the newest database still lists the old tar and the old archive (in
+/// `glaciersync_hashes` and `glaciersync_tars`) though no file row points at them. `recover`
+/// remembers them: `verify --remote` lists no archive as undescribed, and `prune` deletes none.
+#[test]
+fn archives_no_file_needs_now_are_still_described() {
+    let Some(env) = Env::new() else { return };
+    let vault = moto::unique("gs-legacy-superseded");
+    let src = env.path("src");
+    write(&src, "a.txt", b"alpha, first\n", 1_368_000_000.0);
+    write(&src, "b.txt", b"bravo, first\n", 1_368_000_001.0);
+    write(&src, "w.bin", &bytes(9000, 1), 1_368_000_002.0);
+    env.script(&vault, "old-db", "src", &[]);
+    write(&src, "a.txt", b"alpha, second run\n", 1_368_100_000.0);
+    write(&src, "b.txt", b"bravo, second run\n", 1_368_100_001.0);
+    write(&src, "w.bin", &bytes(9000, 2), 1_368_100_002.0);
+    env.script(&vault, "old-db", "src", &[]);
+
+    env.settings(&vault, "new-db", "src");
+    let ((code, j, recovered), _) = env.until_done(&["recover", "--tier", "expedited"]);
+    assert_eq!(code, 0, "{recovered}\n{j}");
+
+    let ((code, j, err), _) = env.until_done(&["verify", "--remote"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    let p = profile(&j);
+    assert_eq!(p["legacy_undescribed"].as_array().unwrap().len(), 0, "{j}");
+    assert_eq!(p["problems"].as_array().unwrap().len(), 0, "{j}");
+    assert!(!err.contains("describes it"), "{err}");
+    // The two superseded archives, the two that hold the files, compared with the vault.
+    assert_eq!(p["checked_archives"], 4, "{j}");
+    assert!(
+        recovered.contains("3 files in 2 archives, and 2 older archives no file needs now"),
+        "{recovered}"
+    );
+
+    let ((code, j, err), _) = env.until_done(&["prune", "--unknown", "--dry-run"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    assert_eq!(
+        profile(&j)["delete"].as_array().map(Vec::len),
+        Some(0),
+        "{j}"
+    );
+
+    let ((code, j, err), _) = env.until_done(&["restore", "--to", "out", "--tier", "expedited"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    assert_same_tree(&src, &env.path("out/path"));
+
+    // The same on the machine that ran the script: adopting its database (no inventory: the
+    // sizes are estimates until `verify --remote` reads the vault's).
+    env.settings(&vault, "old-db", "src");
+    let (code, j, err) = env.run(&["sync"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    assert!(
+        err.contains("and 2 older archives no file needs now"),
+        "{err}"
+    );
+    let ((code, j, err), _) = env.until_done(&["verify", "--remote"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    let p = profile(&j);
+    assert_eq!(p["legacy_undescribed"].as_array().unwrap().len(), 0, "{j}");
+    assert_eq!(p["problems"].as_array().unwrap().len(), 0, "{j}");
+}
+
+/// Tar members written on Windows in its ANSI code page (cp1252): characters that code page
+/// puts at 0x80–0x9F (€ – “ ” … Š œ) are found as well as Latin-1 ones.
+#[test]
+fn tar_members_in_the_windows_code_page() {
+    let Some(env) = Env::new() else { return };
+    let vault = moto::unique("gs-legacy-cp1252");
+    let src = env.path("docs");
+    let names = [
+        "Rechnung 100€.txt",
+        "a – b.txt",
+        "“Zitat” ‘so’ — …/Šœ Ÿ.txt",
+        "café.txt",
+        "plain.txt",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        write(
+            &src,
+            name,
+            format!("{name}: file {i}\n").as_bytes(),
+            1_368_000_000.0 + i as f64,
+        );
+    }
+    env.script(
+        &vault,
+        "old-db",
+        "docs",
+        &[
+            "--windows-basepath",
+            r"C:\Users\me\Documents",
+            "--member-encoding",
+            "cp1252",
+        ],
+    );
+    std::fs::create_dir_all(env.path("elsewhere")).unwrap();
+    env.settings(&vault, "new-db", "elsewhere");
+    let ((code, j, err), _) = env.until_done(&["recover", "--tier", "expedited"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    let ((code, j, err), _) = env.until_done(&["restore", "--to", "out", "--tier", "expedited"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    let keys: Vec<PathBuf> = std::fs::read_dir(env.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_same_tree(&src, &keys[0]);
+}
+
+/// A hard-linked pair and a symlink in one tar: `tarfile.add` stored the second path of the
+/// pair as a hard-link entry and the symlink as a symlink entry. The pair comes back as two
+/// files with the bytes of the member the link names; the symlink comes back as the symlink
+/// (and is a symlink in the catalog from then on).
+#[test]
+fn hard_links_and_symlinks_in_a_legacy_tar() {
+    let Some(env) = Env::new() else { return };
+    let vault = moto::unique("gs-legacy-links");
+    let src = env.path("src");
+    write(&src, "a.txt", b"alpha\n", 1_368_000_000.0);
+    write(&src, "h/first.txt", b"hard-linked bytes\n", 1_368_000_001.0);
+    std::fs::hard_link(src.join("h/first.txt"), src.join("h/second.txt")).unwrap();
+    std::fs::create_dir_all(src.join("l")).unwrap();
+    std::os::unix::fs::symlink("../a.txt", src.join("l/to-a.txt")).unwrap();
+    write(&src, "z.txt", b"last\n", 1_368_000_003.0);
+    env.script(&vault, "old-db", "src", &[]);
+
+    env.settings(&vault, "new-db", "src");
+    let ((code, j, err), _) = env.until_done(&["recover", "--tier", "expedited"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    for (round, out) in ["out", "out2"].iter().enumerate() {
+        let ((code, j, err), _) = env.until_done(&["restore", "--to", out, "--tier", "expedited"]);
+        assert_eq!(code, 0, "round {round}: {err}\n{j}");
+        let back = env.path(out).join("path");
+        assert_same_tree(&src, &back);
+        assert_eq!(
+            std::fs::read(back.join("h/second.txt")).unwrap(),
+            b"hard-linked bytes\n"
+        );
+        let link = back.join("l/to-a.txt");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "round {round}: not a symlink"
+        );
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../a.txt"));
+    }
+    let cat = rusqlite::Connection::open(env.path("new-db/p.sqlite3")).unwrap();
+    let (kind, target): (String, Vec<u8>) = cat
+        .query_row(
+            "SELECT kind, target FROM versions WHERE path = CAST('l/to-a.txt' AS BLOB)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((kind.as_str(), &target[..]), ("symlink", &b"../a.txt"[..]));
+}
+
+/// A catalog file holding only some of the script's tables (no `glaciersync_files`) is the
+/// script's too: one clear line, exit 2, nothing written.
+#[test]
+fn some_of_the_script_tables_are_the_script_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    let db = dir.path().join("db/p.sqlite3");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE glaciersync_hashes (archive_id text, hash text);
+         CREATE TABLE glaciersync_tars (archive_id text, mtime real);
+         CREATE TABLE glaciersync_tar_files (tar_rowid integer, file_rowid integer);
+         INSERT INTO glaciersync_hashes VALUES ('A1', 'aa');",
+    )
+    .unwrap();
+    drop(c);
+    let before = std::fs::read(&db).unwrap();
+    std::fs::write(
+        dir.path().join("s.ini"),
+        "[global]\ndatabase_dir = db\n\n[p]\nlocal_dir = store\npath = src\n",
+    )
+    .unwrap();
+    for args in [&["sync"][..], &["sync", "--dry-run"], &["ls"], &["status"]] {
+        let (code, _, err) = cli::run_json(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("2013 glaciersync script"), "{args:?}: {err}");
+    }
+    let (_, _, err) = cli::run_json(dir.path(), &["sync"]);
+    assert!(err.contains("table glaciersync_files is missing"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file is untouched");
+    assert!(!dir.path().join("db/p.sqlite3.legacy-2013").exists());
+}

@@ -93,22 +93,30 @@ pub struct LegacyResolved {
     pub hash: Hash32,
 }
 
+/// What reading a legacy tar taught about a member that is a symlink (`tarfile.add` stored
+/// a symlink as one; the script's row has its target's size and mtime): its versions become
+/// symlinks to `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacySymlink {
+    pub member: Vec<u8>,
+    /// Where the member's header ends in the tar (it has no bytes): marks it read.
+    pub offset: u64,
+    pub target: Vec<u8>,
+}
+
+/// The mode a symlink learned from a legacy tar gets (what `lstat` gives a symlink on Linux).
+pub const LEGACY_SYMLINK_MODE: u32 = 0o120777;
+
 const IMPORT_ARCHIVE: &str =
     "INSERT INTO archives (remote_id, kind, size, tree_hash, backend, stored_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (remote_id) DO NOTHING";
 
 impl Catalog {
-    /// A database of the 2013 script is never migrated in place: `sync` adopts it first.
+    /// A database of the 2013 script (any one of its tables) is never migrated in place:
+    /// `sync` adopts it first, or names what is missing from it.
     pub(super) fn refuse_legacy_tables(&self) -> Result<()> {
-        let legacy: i64 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'glaciersync_files'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        if legacy == 0 {
+        let legacy = crate::legacy::db::has_script_tables(&self.conn).map_err(|e| self.err(e))?;
+        if !legacy {
             return Ok(());
         }
         Err(crate::error::Error::Usage(format!(
@@ -239,18 +247,55 @@ impl Catalog {
     }
 
     /// Replaces the placeholders of `archive`'s members by the hashes read, records where each
-    /// member's bytes start, and (`measured`: size and tree hash of the whole archive) what
-    /// the archive is when the catalog only had estimates. One transaction.
+    /// member's bytes start, turns the versions of members that are symlinks (`links`) into
+    /// symlinks, and (`measured`: size and tree hash of the whole archive) records what the
+    /// archive is when the catalog only had estimates. One transaction.
     pub fn legacy_resolve(
         &mut self,
         archive: (i64, &str),
         resolved: &[LegacyResolved],
+        links: &[LegacySymlink],
         measured: Option<(u64, Hash32)>,
     ) -> Result<()> {
         let path = self.path.clone();
         let tx = self.tx()?;
         Self::resolve_in(&tx, archive, resolved, measured).map_err(|e| Self::err_at(&path, e))?;
+        Self::symlinks_in(&tx, archive, links).map_err(|e| Self::err_at(&path, e))?;
         tx.commit().map_err(|e| Self::err_at(&path, e))
+    }
+
+    /// Versions naming the placeholder of a symlink member become that symlink (size 0, no
+    /// hash; mtime kept), and the placeholder's `contents` row goes. One pass over `versions`.
+    fn symlinks_in(
+        tx: &Transaction<'_>,
+        (archive_id, remote_id): (i64, &str),
+        links: &[LegacySymlink],
+    ) -> rusqlite::Result<()> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS legacy_links (ph BLOB PRIMARY KEY, target BLOB NOT NULL);
+             DELETE FROM temp.legacy_links;",
+        )?;
+        for l in links {
+            let ph = legacy_placeholder(remote_id, &l.member);
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO temp.legacy_links (ph, target) VALUES (?1, ?2)",
+            )?
+            .execute(params![h2s(&ph), l.target])?;
+            tx.prepare_cached(
+                "UPDATE legacy_members SET offset = ?3 WHERE archive_id = ?1 AND member = ?2",
+            )?
+            .execute(params![archive_id, l.member, l.offset as i64])?;
+        }
+        tx.execute(
+            "UPDATE versions SET kind = 'symlink', size = 0, mode = ?1, hash = NULL,
+                    target = (SELECT target FROM temp.legacy_links l WHERE l.ph = versions.hash)
+              WHERE hash IN (SELECT ph FROM temp.legacy_links)",
+            [LEGACY_SYMLINK_MODE],
+        )?;
+        tx.execute_batch("DELETE FROM contents WHERE hash IN (SELECT ph FROM temp.legacy_links);")
     }
 
     fn resolve_in(
@@ -319,8 +364,24 @@ impl Catalog {
         self.legacy_resolve(
             (archive.id, &archive.remote_id),
             &[],
+            &[],
             Some((size, tree_hash)),
         )
+    }
+
+    /// Legacy archives that hold no content: no file needs them (an imported database names
+    /// them, but no file row points at them any more, or every version that did is gone).
+    pub fn legacy_unneeded(&self) -> Result<HashSet<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT archive_id FROM legacy_archives
+                  WHERE archive_id NOT IN (SELECT archive_id FROM contents)",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<i64>>>())
+            .map_err(|e| self.err(e))
     }
 
     /// The SHA-1 the legacy database gives each legacy archive, by archive id.
@@ -418,6 +479,30 @@ mod tests {
     }
 
     #[test]
+    fn an_archive_no_file_needs_is_known_and_unneeded() {
+        let mut im = import();
+        im.archives.push(LegacyArchiveIn {
+            remote_id: "OLD".into(),
+            tar: true,
+            sha1: "cd".repeat(20),
+            size: 10240,
+            tree_hash: None,
+            stored_at: 2,
+            backend: "glacier".into(),
+        });
+        let mut cat = Catalog::open_in_memory().unwrap();
+        cat.import_legacy(&im).unwrap();
+        let all = cat.archives().unwrap();
+        assert_eq!(all.len(), 3);
+        let old = all.iter().find(|a| a.remote_id == "OLD").unwrap();
+        assert_eq!(cat.legacy_unneeded().unwrap(), HashSet::from([old.id]));
+        assert!(cat.legacy_unlisted().unwrap().contains(&old.id));
+        let info = cat.legacy_archive(old).unwrap().unwrap();
+        assert!(info.tar && info.members.is_empty());
+        assert!(cat.check().unwrap().is_empty());
+    }
+
+    #[test]
     fn reading_an_archive_replaces_placeholders_by_real_hashes() {
         let mut cat = Catalog::open_in_memory().unwrap();
         let snap = cat.import_legacy(&import()).unwrap();
@@ -440,8 +525,13 @@ mod tests {
                 hash: tree_hash(b"dd"),
             },
         ];
-        cat.legacy_resolve((t.id, "T"), &resolved, Some((10240, tree_hash(b"tar"))))
-            .unwrap();
+        cat.legacy_resolve(
+            (t.id, "T"),
+            &resolved,
+            &[],
+            Some((10240, tree_hash(b"tar"))),
+        )
+        .unwrap();
         let vs = cat.versions_at(snap).unwrap();
         assert_eq!(vs[2].rec.hash, Some(tree_hash(b"ccc")));
         assert_eq!(vs[3].location.as_ref().unwrap().1, 1536);
@@ -461,19 +551,73 @@ mod tests {
     }
 
     #[test]
-    fn a_script_database_is_never_migrated_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.sqlite3");
-        let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch("CREATE TABLE glaciersync_files (profile text, basepath text);")
+    fn a_member_read_as_a_symlink_makes_its_versions_symlinks() {
+        let mut cat = Catalog::open_in_memory().unwrap();
+        let snap = cat.import_legacy(&import()).unwrap();
+        let t = cat.versions_at(snap).unwrap()[2]
+            .location
+            .clone()
+            .unwrap()
+            .0;
+        let resolved = [LegacyResolved {
+            member: b"h/c".to_vec(),
+            offset: 512,
+            size: 3,
+            hash: tree_hash(b"ccc"),
+        }];
+        let links = [LegacySymlink {
+            member: b"h/d".to_vec(),
+            offset: 1536,
+            target: b"../c".to_vec(),
+        }];
+        cat.legacy_resolve((t.id, "T"), &resolved, &links, None)
             .unwrap();
-        drop(c);
-        let before = std::fs::read(&path).unwrap();
-        let msg = Catalog::open(&path).err().unwrap().to_string();
-        assert!(
-            msg.contains("2013 glaciersync script") && msg.contains("sync"),
-            "{msg}"
+        let vs = cat.versions_at(snap).unwrap();
+        let d = &vs[3].rec;
+        assert_eq!(
+            (d.kind, d.size, d.hash, d.target.as_deref(), d.mode),
+            (
+                EntryKind::Symlink,
+                0,
+                None,
+                Some(&b"../c"[..]),
+                LEGACY_SYMLINK_MODE
+            )
         );
-        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(d.mtime_ns, 5, "the row's mtime is kept");
+        assert_eq!(vs[2].rec.hash, Some(tree_hash(b"ccc")));
+        // W's placeholder, c's real hash: d's placeholder is gone.
+        assert_eq!(cat.stats().unwrap().contents, 2);
+        assert!(cat.check().unwrap().is_empty());
+        let info = cat.legacy_archive(&t).unwrap().unwrap();
+        assert!(info.members.iter().all(|m| m.offset.is_some()));
+    }
+
+    #[test]
+    fn a_script_database_is_never_migrated_in_place() {
+        // Any one of the script's tables makes the file the script's.
+        for (i, table) in [
+            "glaciersync_files (profile text, basepath text)",
+            "glaciersync_hashes (archive_id text, hash text)",
+            "glaciersync_tars (archive_id text, mtime real)",
+            "glaciersync_tar_files (tar_rowid integer, file_rowid integer)",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.sqlite3");
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(&format!("CREATE TABLE {table};")).unwrap();
+            drop(c);
+            let before = std::fs::read(&path).unwrap();
+            let msg = Catalog::open(&path).err().unwrap().to_string();
+            assert!(
+                msg.contains("2013 glaciersync script") && msg.contains("sync"),
+                "{i}: {msg}"
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), before, "{i}");
+            assert!(crate::legacy::db::is_legacy(&path), "{i}");
+        }
     }
 }

@@ -26,8 +26,8 @@ pub use archives::ArchiveCommit;
 pub use current::{CurrentLookup, CurrentMeta};
 pub use delta::DeltaMark;
 pub use legacy::{
-    LegacyArchiveIn, LegacyArchiveInfo, LegacyImportIn, LegacyMemberIn, LegacyMemberRow,
-    LegacyResolved, legacy_placeholder,
+    LEGACY_SYMLINK_MODE, LegacyArchiveIn, LegacyArchiveInfo, LegacyImportIn, LegacyMemberIn,
+    LegacyMemberRow, LegacyResolved, LegacySymlink, legacy_placeholder,
 };
 
 use crate::error::{Error, Result};

@@ -177,6 +177,7 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     let by_id: HashMap<&str, u64> = listed.iter().map(|o| (o.id.as_str(), o.size)).collect();
     learn_legacy_sizes(catalog, &listed)?;
     let archives = catalog.archives()?;
+    let unneeded = catalog.legacy_unneeded()?;
     let mut catalog_copy_lost = false;
     let mut data_lost = false;
     // A vault's inventory is a day old: an archive stored since is missing from it, not lost.
@@ -184,13 +185,24 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     for a in &archives {
         report.checked_archives += 1;
         let data = matches!(a.kind, ArchiveKind::File | ArchiveKind::Bundle);
-        if data && !by_id.contains_key(a.remote_id.as_str()) && catalog.archive_contents(a.id)? == 0
+        if data
+            && !unneeded.contains(&a.id)
+            && !by_id.contains_key(a.remote_id.as_str())
+            && catalog.archive_contents(a.id)? == 0
         {
             // Found missing before, and all it held is stored again elsewhere: nothing lost
             // (prune takes it out of the catalog).
             continue;
         }
         let mut problem = match by_id.get(a.remote_id.as_str()) {
+            // Kept for the record of what the script stored: its loss loses no file.
+            None if unneeded.contains(&a.id) => {
+                crate::log::verbose(&format!(
+                    "{}: archive {} of the 2013 script, which no file needs now, is not in the backend",
+                    p.name, a.remote_id
+                ));
+                continue;
+            }
             None => format!(
                 "archive {} ({}, {} bytes) is missing from the backend",
                 a.remote_id,

@@ -59,11 +59,15 @@ pub fn summary(p: &Profile, what: &str, im: &Import, kept: &Path) -> String {
             format!("{} → {}{how}", t.basepath, t.key)
         })
         .collect();
+    let older = match im.superseded {
+        0 => String::new(),
+        n => format!(", and {n} older archives no file needs now (kept)"),
+    };
     format!(
-        "{}: adopted {what}: {} files in {} archives ({}); the legacy tables are kept in {}",
+        "{}: adopted {what}: {} files in {} archives{older} ({}); the legacy tables are kept in {}",
         p.name,
         im.catalog.versions.len(),
-        im.catalog.archives.len(),
+        im.catalog.archives.len() - im.superseded,
         trees.join(", "),
         kept.display()
     )

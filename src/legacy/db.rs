@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The script's four tables and the columns glaciersync reads from them.
@@ -63,6 +63,10 @@ pub struct LegacyDb {
     pub tar_times: HashMap<String, f64>,
     /// Files whose bytes the database places nowhere (no archive, no tar): `basepath/fname`.
     pub unplaced: Vec<String>,
+    /// Every archive id the tables name (`glaciersync_hashes`, `glaciersync_tars`, then
+    /// `glaciersync_files`), each once, in that order: also the archives no file row points at
+    /// any more (a tar all of whose files changed since, a file archive of an older version).
+    pub archives: Vec<String>,
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -72,18 +76,33 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     )
 }
 
-/// Whether the SQLite file at `path` holds the script's tables (and none of ours).
+/// Whether `conn` holds any one of the script's four tables: a file with only some of them is
+/// still the script's (a damaged one, which [`read`] names in one line), never a catalog of
+/// ours to write to.
+pub fn has_script_tables(conn: &Connection) -> rusqlite::Result<bool> {
+    let names: Vec<String> = TABLES.iter().map(|(t, _)| format!("'{t}'")).collect();
+    let n: i64 = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({})",
+            names.join(", ")
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// Whether the SQLite file at `path` holds any of the script's tables (and none of ours).
 pub fn is_legacy(path: &Path) -> bool {
     let Ok(conn) = open(path) else { return false };
-    let count = |name: &str| -> i64 {
-        conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
+    let ours: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'versions'",
+            [],
             |r| r.get(0),
         )
-        .unwrap_or(0)
-    };
-    count("glaciersync_files") > 0 && count("versions") == 0
+        .unwrap_or(0);
+    has_script_tables(&conn).unwrap_or(false) && ours == 0
 }
 
 /// What is missing from the database: one phrase per table, empty when all is there.
@@ -151,18 +170,29 @@ fn real(v: ValueRef<'_>) -> f64 {
 
 fn read_tables(conn: &Connection) -> rusqlite::Result<LegacyDb> {
     let mut db = LegacyDb::default();
-    let mut stmt = conn.prepare("SELECT archive_id, hash FROM glaciersync_hashes")?;
+    let mut named: HashSet<String> = HashSet::new();
+    let mut name = |db: &mut LegacyDb, id: &str| {
+        if !id.is_empty() && named.insert(id.to_string()) {
+            db.archives.push(id.to_string());
+        }
+    };
+    let mut stmt =
+        conn.prepare("SELECT archive_id, hash FROM glaciersync_hashes ORDER BY rowid")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let hash = text(r.get_ref(1)?).to_ascii_lowercase();
-        db.sha1.insert(text(r.get_ref(0)?), hash);
+        let id = text(r.get_ref(0)?);
+        name(&mut db, &id);
+        db.sha1.insert(id, hash);
     }
     // Tar rowid → archive id, and each file's newest tar.
     let mut tars: HashMap<i64, String> = HashMap::new();
-    let mut stmt = conn.prepare("SELECT rowid, archive_id, mtime FROM glaciersync_tars")?;
+    let mut stmt =
+        conn.prepare("SELECT rowid, archive_id, mtime FROM glaciersync_tars ORDER BY rowid")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id = text(r.get_ref(1)?);
+        name(&mut db, &id);
         db.tar_times.insert(id.clone(), real(r.get_ref(2)?));
         tars.insert(r.get(0)?, id);
     }
@@ -186,6 +216,7 @@ fn read_tables(conn: &Connection) -> rusqlite::Result<LegacyDb> {
         let basepath = text(r.get_ref(1)?);
         let fname = text(r.get_ref(2)?);
         let archive = text(r.get_ref(5)?);
+        name(&mut db, &archive);
         let location = if !archive.is_empty() {
             Some(Location::Whole(archive))
         } else {
@@ -266,6 +297,28 @@ pub(crate) mod tests {
         assert_eq!(db.sha1["T2"], "bb22");
         assert_eq!(db.files[0].mtime, 10.25);
         assert!(db.unplaced.is_empty());
+        assert_eq!(db.archives, ["T1", "T2", "BIG"]);
+    }
+
+    #[test]
+    fn archives_no_file_row_points_at_are_named_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sqlite3");
+        two_runs(&path);
+        let c = Connection::open(&path).unwrap();
+        // A third run: every file of T1 changed (tar T3) and c.bin changed (archive BIG2).
+        c.execute_batch(
+            "INSERT INTO glaciersync_hashes VALUES ('T3', 'dd44'), ('BIG2', 'ee55');
+             INSERT INTO glaciersync_tars VALUES ('T3', 300.5);
+             UPDATE glaciersync_files SET archive_id = 'BIG2' WHERE fname = 'c.bin';
+             INSERT INTO glaciersync_tar_files VALUES (3, 1), (3, 2);",
+        )
+        .unwrap();
+        drop(c);
+        let db = read(&path).unwrap();
+        assert!(db.files.iter().all(|f| f.location.archive_id() != "T1"));
+        assert!(db.files.iter().all(|f| f.location.archive_id() != "T2"));
+        assert_eq!(db.archives, ["T1", "T2", "BIG", "T3", "BIG2"]);
     }
 
     #[test]
@@ -290,6 +343,20 @@ pub(crate) mod tests {
             msg.contains("table glaciersync_tar_files is missing"),
             "{msg}"
         );
+        // Some of the script's tables but not glaciersync_files: still the script's.
+        let some = dir.path().join("s.sqlite3");
+        let c = Connection::open(&some).unwrap();
+        c.execute_batch(
+            "CREATE TABLE glaciersync_hashes (archive_id text, hash text);
+             CREATE TABLE glaciersync_tars (archive_id text, mtime real);
+             CREATE TABLE glaciersync_tar_files (tar_rowid integer, file_rowid integer);",
+        )
+        .unwrap();
+        drop(c);
+        assert!(is_legacy(&some));
+        let msg = read(&some).unwrap_err().to_string();
+        assert!(msg.contains("table glaciersync_files is missing"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
         let garbage = dir.path().join("g.sqlite3");
         std::fs::write(&garbage, b"not a database at all, not at all").unwrap();
         assert!(!is_legacy(&garbage));

@@ -34,6 +34,10 @@ pub struct Import {
     pub trees: Vec<TreeMatch>,
     /// Files whose size and mtime on disk are the row's (counted only with a probe).
     pub unchanged: u64,
+    /// Archives the database names that no file row points at any more (the last of
+    /// `catalog.archives`): recorded, so they are known (never "described by no database"),
+    /// and kept, as every archive of the script is.
+    pub superseded: usize,
 }
 
 /// Whether `basepath` is a Windows path (`C:\…`, `\\server\share\…`).
@@ -208,6 +212,21 @@ pub fn build(
         }
         out.catalog.versions.push((rec, m));
     }
+    // The archives no file needs now: an older tar whose every file is in a newer one, the
+    // archive of a file's older bytes. No member: nothing is ever read from them.
+    for id in &db.archives {
+        if archives.contains_key(id.as_str()) {
+            continue;
+        }
+        let loc = match db.tar_times.contains_key(id) {
+            true => Location::Tar(id.clone()),
+            false => Location::Whole(id.clone()),
+        };
+        out.catalog
+            .archives
+            .push(archive_in(db, &loc, listing, backend, time));
+        out.superseded += 1;
+    }
     estimate_unlisted(&mut out.catalog);
     out
 }
@@ -237,7 +256,8 @@ fn archive_in(
 }
 
 /// Archives the inventory did not list get estimated sizes: a file archive its file's size,
-/// a tar what `tarfile` would have written for its members.
+/// a tar what `tarfile` would have written for its members (an archive no file needs now has
+/// no member: 0 for a file archive, an empty tar's 10240 for a tar).
 fn estimate_unlisted(import: &mut LegacyImportIn) {
     for (i, a) in import.archives.iter_mut().enumerate() {
         if a.tree_hash.is_some() {
@@ -341,6 +361,7 @@ mod tests {
         assert_eq!((c.archives[1].size, c.archives[1].tree_hash), (10240, None));
         assert_eq!(c.versions[2].0.mtime_ns, 1_368_000_000_250_000_000);
         assert_eq!(im.trees[0].key, "path");
+        assert_eq!(im.superseded, 0);
         let probe = |_: &Path, p: &str, _: u64, _: f64| (p == "c").then_some((42, 0o100600));
         let im = build(&db, &trees, 7, &listing, "glacier", Some(&probe));
         assert_eq!(im.unchanged, 1);
@@ -351,5 +372,37 @@ mod tests {
             ),
             (42, 0o100600)
         );
+    }
+
+    #[test]
+    fn archives_no_file_needs_now_are_recorded_without_members() {
+        let db = LegacyDb {
+            files: vec![
+                file("/h", "a", Location::Tar("T2".into())),
+                file("/h", "b", Location::Whole("W2".into())),
+            ],
+            sha1: [
+                ("T1".to_string(), "11".repeat(20)),
+                ("W1".to_string(), "22".repeat(20)),
+            ]
+            .into(),
+            tar_times: [("T1".to_string(), 50.0), ("T2".to_string(), 60.0)].into(),
+            archives: ["T1", "W1", "T2", "W2"].map(String::from).to_vec(),
+            ..Default::default()
+        };
+        let trees = vec![("path".to_string(), PathBuf::from("/h"))];
+        let listing: Listing = [("W1".to_string(), (77, Some(Hash32([2; 32]))))].into();
+        let im = build(&db, &trees, 7, &listing, "glacier", None);
+        let c = &im.catalog;
+        assert_eq!(im.superseded, 2);
+        let ids: Vec<&str> = c.archives.iter().map(|a| a.remote_id.as_str()).collect();
+        assert_eq!(ids, ["T2", "W2", "T1", "W1"]);
+        assert!(c.members.iter().all(|m| m.archive < 2), "{:?}", c.members);
+        let (t1, w1) = (&c.archives[2], &c.archives[3]);
+        assert!(t1.tar && !w1.tar);
+        assert_eq!((t1.stored_at, t1.size, t1.tree_hash), (50, 10240, None));
+        assert_eq!(t1.sha1, "11".repeat(20));
+        assert_eq!((w1.size, w1.tree_hash), (77, Some(Hash32([2; 32]))));
+        assert_eq!(w1.sha1, "22".repeat(20));
     }
 }

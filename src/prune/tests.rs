@@ -351,18 +351,30 @@ fn the_plan_prints_what_it_holds() {
 fn archives_of_the_2013_script_are_never_deleted() {
     use crate::catalog::{LegacyArchiveIn, LegacyImportIn, LegacyMemberIn};
     let mut cat = Catalog::open_in_memory().unwrap();
-    // An imported database: one whole-file archive of the script.
+    // An imported database: one whole-file archive of the script, and an older tar of the
+    // script that no file needs any more.
     cat.import_legacy(&LegacyImportIn {
         time: T0 - DAY,
-        archives: vec![LegacyArchiveIn {
-            remote_id: "legacy-archive".into(),
-            tar: false,
-            sha1: "0".repeat(40),
-            size: 5,
-            tree_hash: None,
-            stored_at: T0 - 400 * DAY,
-            backend: "glacier".into(),
-        }],
+        archives: vec![
+            LegacyArchiveIn {
+                remote_id: "legacy-archive".into(),
+                tar: false,
+                sha1: "0".repeat(40),
+                size: 5,
+                tree_hash: None,
+                stored_at: T0 - 400 * DAY,
+                backend: "glacier".into(),
+            },
+            LegacyArchiveIn {
+                remote_id: "legacy-superseded".into(),
+                tar: true,
+                sha1: "1".repeat(40),
+                size: 10240,
+                tree_hash: None,
+                stored_at: T0 - 500 * DAY,
+                backend: "glacier".into(),
+            },
+        ],
         members: vec![LegacyMemberIn {
             archive: 0,
             member: Vec::new(),
@@ -385,11 +397,12 @@ fn archives_of_the_2013_script_are_never_deleted() {
     cat.finish_snapshot(s2, T0).unwrap();
     let plan = plan(&opts("glacier", 1, T0 + 400 * DAY), &cat, None).unwrap();
     assert_eq!(plan.forget.len(), 1, "{plan:?}");
-    assert!(
-        !ids(&plan.delete).contains(&"legacy-archive")
-            && !ids(&plan.held).contains(&"legacy-archive"),
-        "{plan:?}"
-    );
+    for id in ["legacy-archive", "legacy-superseded"] {
+        assert!(
+            !ids(&plan.delete).contains(&id) && !ids(&plan.held).contains(&id),
+            "{id}: {plan:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,20 +2,25 @@
 //! `catalog/legacy.rs`): planned as whole retrievals, read whole, verified by the SHA-1 the
 //! legacy database gives and the tree hash the vault lists, then (tars) read as a tar stream
 //! whose members are found by name. What was read is recorded: each member's real hash and
-//! offset, so the next restore reads these contents like any other.
+//! offset, so the next restore reads these contents like any other. A hard link in the tar
+//! gives the bytes of the member it names; a symlink in the tar is restored as that symlink,
+//! and its versions become symlinks in the catalog.
 
 use super::demux::{MemberResult, partial_name, place};
-use super::dest::{DirCache, system_time};
+use super::dest::{DirCache, file_time, system_time};
 use super::plan::{ArchivePlan, Member};
 use crate::backend::Backend;
-use crate::catalog::{ArchiveRow, Catalog, LegacyResolved};
+use crate::catalog::{ArchiveRow, Catalog, LegacyResolved, LegacySymlink};
 use crate::error::Result;
 use crate::hash::{Hash32, TreeHasher};
-use crate::legacy::tar::{TarMember, for_each_member, name_spellings};
+use crate::legacy::tar::{MemberKind, TarMember, for_each_member, name_spellings};
 use serde::{Serialize, Serializer};
 use sha1::Digest;
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -42,6 +47,7 @@ pub struct LegacyRead {
 pub(super) struct Learned {
     archive: (i64, String),
     resolved: Vec<LegacyResolved>,
+    links: Vec<LegacySymlink>,
     measured: (u64, Hash32),
 }
 
@@ -162,8 +168,9 @@ pub(super) fn download(
         Err(e) => results = vec![Err(e); a.members.len()],
         Ok((size, tree)) => {
             let mut resolved = Vec::new();
+            let mut links = Vec::new();
             results = if read.tar {
-                split_tar(&tmp, to, dirs, a, read, &mut resolved)
+                split_tar(&tmp, to, dirs, a, read, &mut resolved, &mut links)
             } else {
                 whole_file(&tmp, to, dirs, a, size, tree, &mut resolved)
             };
@@ -173,6 +180,7 @@ pub(super) fn download(
                 .push(Learned {
                     archive: (a.id, a.remote_id.clone()),
                     resolved,
+                    links,
                     measured: (size, tree),
                 });
         }
@@ -240,7 +248,23 @@ fn whole_file(
     out
 }
 
-/// A tar: each member found by name is written (when wanted) and hashed.
+/// Each spelling of each member name the database places in the tar → its index in `all`. A
+/// name as the database spells it (UTF-8) wins over a code-page spelling of another.
+fn spellings(all: &[(Vec<u8>, u64)]) -> HashMap<Vec<u8>, usize> {
+    let mut out = HashMap::with_capacity(all.len());
+    for (i, (name, _)) in all.iter().enumerate() {
+        out.entry(name.clone()).or_insert(i);
+    }
+    for (i, (name, _)) in all.iter().enumerate() {
+        for s in name_spellings(name).into_iter().skip(1) {
+            out.entry(s).or_insert(i);
+        }
+    }
+    out
+}
+
+/// A tar: each member found by name is written (when wanted) and hashed; a hard link is the
+/// member it names; a symlink is made (when wanted) and noted in `links`.
 fn split_tar(
     tmp: &Path,
     to: &Path,
@@ -248,32 +272,61 @@ fn split_tar(
     a: &ArchivePlan,
     read: &LegacyRead,
     resolved: &mut Vec<LegacyResolved>,
+    links: &mut Vec<LegacySymlink>,
 ) -> Vec<MemberResult> {
+    let by_spelling = spellings(&read.all);
+    let mut wanted_at: HashMap<&[u8], usize> = HashMap::new();
+    for (i, name) in read.names.iter().enumerate() {
+        wanted_at.entry(name.as_slice()).or_insert(i);
+    }
     let mut results: Vec<Option<MemberResult>> = vec![None; a.members.len()];
     let walked = for_each_member(tmp, |tm, data| {
-        let Some((name, size)) = read
-            .all
-            .iter()
-            .find(|(n, _)| name_spellings(n).iter().any(|s| s == tm.name))
-        else {
+        let Some((name, size)) = by_spelling.get(tm.name).map(|&k| &read.all[k]) else {
             return Ok(());
         };
-        let wanted = read.names.iter().position(|n| n == name);
-        let hash = match wanted.filter(|i| results[*i].is_none()) {
-            Some(i) => {
-                let (hash, r) = extract(tm, data, to, dirs, &a.members[i], &a.remote_id);
-                results[i] = Some(r);
-                hash
+        let wanted = wanted_at
+            .get(name.as_slice())
+            .copied()
+            .filter(|i| results[*i].is_none());
+        match tm.kind {
+            MemberKind::Symlink(target) => {
+                if let Some(i) = wanted {
+                    results[i] = Some(make_symlink(target, to, dirs, &a.members[i]));
+                }
+                links.push(LegacySymlink {
+                    member: name.clone(),
+                    offset: tm.offset,
+                    target: target.to_vec(),
+                });
             }
-            None => hash_only(data)?,
-        };
-        if let Some(hash) = hash.filter(|_| tm.size == *size) {
-            resolved.push(LegacyResolved {
-                member: name.clone(),
-                offset: tm.offset,
-                size: tm.size,
-                hash,
-            });
+            MemberKind::DanglingLink(target) => {
+                if let Some(i) = wanted {
+                    results[i] = Some(Err(format!(
+                        "tar member {} of legacy archive {} is a hard link to {}, which the tar does not hold before it: not restored",
+                        String::from_utf8_lossy(tm.name),
+                        a.remote_id,
+                        String::from_utf8_lossy(target)
+                    )));
+                }
+            }
+            MemberKind::File => {
+                let hash = match wanted {
+                    Some(i) => {
+                        let (hash, r) = extract(tm, data, to, dirs, &a.members[i], &a.remote_id);
+                        results[i] = Some(r);
+                        hash
+                    }
+                    None => hash_only(data)?,
+                };
+                if let Some(hash) = hash.filter(|_| tm.size == *size) {
+                    resolved.push(LegacyResolved {
+                        member: name.clone(),
+                        offset: tm.offset,
+                        size: tm.size,
+                        hash,
+                    });
+                }
+            }
         }
         Ok(())
     });
@@ -290,6 +343,29 @@ fn split_tar(
             )),
         })
         .collect()
+}
+
+/// A symlink member: the symlink at each of the member's places, with the row's mtime (the
+/// script's row gives its target's size and mtime). Made beside, then renamed into place.
+fn make_symlink(target: &[u8], to: &Path, dirs: &DirCache, m: &Member) -> MemberResult {
+    for d in &m.dests {
+        let tmp = partial_name(&d.path);
+        let made = (|| -> io::Result<()> {
+            if let Some(parent) = d.path.parent() {
+                dirs.ensure(to, parent)?;
+            }
+            let _ = fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(OsStr::from_bytes(target), &tmp)?;
+            let t = file_time(d.mtime_ns);
+            let _ = filetime::set_symlink_file_times(&tmp, t, t);
+            fs::rename(&tmp, &d.path)
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_file(&tmp);
+            return Err(format!("{}: {e}", d.path.display()));
+        }
+    }
+    Ok(())
 }
 
 fn hash_only(data: &mut dyn Read) -> io::Result<Option<Hash32>> {
@@ -347,7 +423,12 @@ fn extract(
 /// Records in the catalog what reading legacy archives taught.
 pub(super) fn record(learned: Vec<Learned>, catalog: &mut Catalog) -> Result<()> {
     for l in learned {
-        catalog.legacy_resolve((l.archive.0, &l.archive.1), &l.resolved, Some(l.measured))?;
+        catalog.legacy_resolve(
+            (l.archive.0, &l.archive.1),
+            &l.resolved,
+            &l.links,
+            Some(l.measured),
+        )?;
     }
     Ok(())
 }

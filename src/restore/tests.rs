@@ -504,6 +504,7 @@ fn legacy_tars_are_read_whole_until_their_offsets_are_known() {
             resolved("h/c.txt", 512, b"ccc"),
             resolved("h/d.txt", 2 * MIB, b"dd"),
         ],
+        &[],
         None,
     )
     .unwrap();

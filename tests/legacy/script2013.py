@@ -8,12 +8,18 @@ Talks to a Glacier endpoint (moto) through boto3.
 
     python script2013.py --endpoint URL --vault V --db FILE --profile P --threshold N \
         --root DIR [--windows-basepath 'C:\\Users\\me\\Pictures'] [--no-db-upload] \
-        [--drop-member REL] [--garbage-db]
+        [--drop-member REL] [--garbage-db] [--member-encoding cp1252]
 
 --windows-basepath: spell the tree as Windows did (basepath, backslash fnames, tar members
 without the drive), while reading the files from DIR. --no-db-upload: a run that crashed before
 its database upload. --drop-member REL: leave that file out of its tar (yet record it there).
---garbage-db: upload a newer "database" that is not one.
+--garbage-db: upload a newer "database" that is not one. --member-encoding: how tar member
+names are encoded (Python 2.7's tarfile used the file system encoding: UTF-8 on Linux, `mbcs`,
+the ANSI code page, on Windows: cp1252 on Western systems); UTF-8 when not given.
+
+Hard-linked files and symlinks go into the tar as `tarfile.add` stores them: the second path of
+a hard-linked pair as a hard-link entry naming the first, a symlink as a symlink entry (while
+the database row, from `os.path.getmtime`/`getsize`, has its target's mtime and size).
 """
 
 import argparse
@@ -124,7 +130,8 @@ class Run:
         elif self.tar:
             fd, tmp = tempfile.mkstemp()
             os.close(fd)
-            with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as t:
+            encoding = self.a.member_encoding or "utf-8"
+            with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT, encoding=encoding) as t:
                 for item in self.tar:
                     if item[2] == self.a.drop_member:
                         continue
@@ -206,6 +213,7 @@ def main():
     p.add_argument("--no-db-upload", action="store_true")
     p.add_argument("--drop-member")
     p.add_argument("--garbage-db", action="store_true")
+    p.add_argument("--member-encoding")
     Run(p.parse_args()).run()
 
 
