@@ -1,7 +1,7 @@
 //! A backend wrapper that retries transient errors with exponential backoff and jitter.
 //! Retry policy lives here once, not in every backend.
 
-use super::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta, Tier, WarmState};
+use super::{Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState};
 use crate::error::Result;
 use crate::log;
 use std::io::{self, Write};
@@ -164,6 +164,10 @@ impl<B: Backend> Backend for Retrying<B> {
 
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         self.run("listing", || self.inner.list(ticket))
+    }
+
+    fn list_ready(&self, ticket: Option<&str>) -> Result<Option<Vec<ObjectInfo>>> {
+        self.run("listing", || self.inner.list_ready(ticket))
     }
 
     fn delete(&self, id: &str) -> Result<()> {

@@ -13,6 +13,8 @@ mod plan;
 mod policy;
 mod report;
 #[cfg(test)]
+mod restic_golden;
+#[cfg(test)]
 mod tests;
 
 pub use execute::execute;

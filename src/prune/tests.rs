@@ -422,3 +422,192 @@ fn a_recover_point_is_a_full_copy_with_the_deltas_after_it() {
     let p = plan(&o, &cat, None).unwrap();
     assert_eq!(ids(&p.delete), vec!["catalog/2", "catalog/1", "catalog/0"]);
 }
+
+/// One sync at each of `times` (seconds), each changing file `a`.
+fn syncs_at(times: &[i64]) -> Catalog {
+    let mut cat = Catalog::open_in_memory().unwrap();
+    for (n, &t) in times.iter().enumerate() {
+        let (s, _) = cat.begin_snapshot(t).unwrap();
+        let content = format!("a{n}");
+        store(
+            &mut cat,
+            &format!("a{n}"),
+            ArchiveKind::File,
+            &[("a", content.as_bytes())],
+            s,
+            t,
+        );
+        cat.finish_snapshot(s, t).unwrap();
+    }
+    cat
+}
+
+#[test]
+fn three_syncs_on_one_day_keep_the_newest_and_the_oldest_with_keep_daily() {
+    // Restic's rule: keep_daily = 7 has counts left at the oldest snapshot, so it is kept
+    // additionally; the one between shares the newest's day and goes.
+    let cat = syncs_at(&[T0, T0 + 60, T0 + 120]);
+    let mut o = opts("local", 0, T0 + DAY);
+    o.retention.daily = 7;
+    let p = plan(&o, &cat, None).unwrap();
+    assert_eq!(p.forget, vec![2], "{p:?}");
+    assert_eq!(ids(&p.delete), vec!["a1"]);
+    // Two syncs: both kept.
+    let cat = syncs_at(&[T0, T0 + 60]);
+    assert!(plan(&o, &cat, None).unwrap().forget.is_empty());
+}
+
+#[test]
+fn a_sync_dated_in_the_future_never_costs_the_last_one() {
+    // Sync 1 ran with a clock ten years ahead; syncs 2 and 3 are right. The last sync is the
+    // tree as it stands: kept by keep_last = 1 and inside keep_within.
+    let now = T0 + 2 * DAY + 60;
+    let cat = syncs_at(&[T0 + 3650 * DAY, T0 + DAY, T0 + 2 * DAY]);
+    let p = plan(&opts("local", 1, now), &cat, None).unwrap();
+    assert_eq!(p.forget, vec![2], "{p:?}");
+    let mut o = opts("local", 0, now);
+    o.retention.within = CalendarSpan::parse("2d");
+    let p = plan(&o, &cat, None).unwrap();
+    assert!(p.forget.is_empty(), "{p:?}");
+    o.retention.within = CalendarSpan::parse("12h");
+    let p = plan(&o, &cat, None).unwrap();
+    assert_eq!(p.forget, vec![2], "{p:?}");
+}
+
+/// A backend that only deletes: `refuse` fails, `missing` is already gone, anything else is
+/// deleted and remembered.
+struct Deleting {
+    refuse: &'static str,
+    missing: &'static str,
+    deleted: std::sync::Mutex<Vec<String>>,
+}
+
+impl Deleting {
+    fn new(refuse: &'static str, missing: &'static str) -> Deleting {
+        Deleting {
+            refuse,
+            missing,
+            deleted: Default::default(),
+        }
+    }
+}
+
+impl crate::backend::Backend for Deleting {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+    fn describe(&self) -> String {
+        "a test backend".into()
+    }
+    fn needs_warm_up(&self, _: crate::backend::ObjectKind) -> bool {
+        false
+    }
+    fn prepare(&self) -> crate::Result<()> {
+        unreachable!("prune stores nothing")
+    }
+    fn put(&self, _: &crate::backend::PutMeta, _: &std::path::Path) -> crate::Result<String> {
+        unreachable!("prune stores nothing")
+    }
+    fn get(
+        &self,
+        _: &str,
+        _: Option<crate::backend::ByteRange>,
+        _: Option<&str>,
+        _: &mut dyn std::io::Write,
+    ) -> crate::Result<u64> {
+        unreachable!("prune reads nothing")
+    }
+    fn warm_up(
+        &self,
+        _: &str,
+        _: Option<crate::backend::ByteRange>,
+        _: crate::backend::Tier,
+        _: Option<&str>,
+    ) -> crate::Result<crate::backend::WarmState> {
+        unreachable!("prune reads nothing")
+    }
+    fn list(&self, _: Option<&str>) -> crate::Result<crate::backend::ListOutcome> {
+        unreachable!("the listing is passed in")
+    }
+    fn delete(&self, id: &str) -> crate::Result<()> {
+        use crate::error::{BackendErrorKind, Error};
+        if id == self.refuse {
+            return Err(Error::backend(
+                "test",
+                BackendErrorKind::Permanent,
+                "refused",
+            ));
+        }
+        if id == self.missing {
+            return Err(Error::backend("test", BackendErrorKind::NotFound, "gone"));
+        }
+        self.deleted.lock().unwrap().push(id.to_string());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_report_counts_what_was_deleted_not_what_was_planned() {
+    use crate::report::{Exit, Report};
+    let mut cat = three_syncs();
+    let now = T0 + 3 * DAY;
+    let mut o = opts("local", 1, now);
+    o.dry_run = false;
+    // a1 (5 B) and the bundle (6 B) are planned; the backend refuses the bundle.
+    let p = plan(&o, &cat, None).unwrap();
+    assert_eq!((p.totals.archives_deleted, p.totals.bytes_deleted), (2, 11));
+    let backend = Deleting::new("bun", "");
+    let r = execute(p, &backend, &mut cat, now).unwrap();
+    assert_eq!(r.totals.snapshots_forgotten, 2);
+    assert_eq!(
+        (r.totals.archives_deleted, r.totals.bytes_deleted),
+        (1, 5),
+        "{r:?}"
+    );
+    assert_eq!(r.problems.len(), 1);
+    assert_eq!(r.exit_code(), Exit::Partial);
+    assert_eq!(*backend.deleted.lock().unwrap(), vec!["a1"]);
+    // The next prune plans nothing new and finishes the bundle: counted there.
+    let p = plan(&o, &cat, None).unwrap();
+    assert!(p.delete.is_empty() && p.forget.is_empty(), "{p:?}");
+    assert_eq!(p.pending, vec!["bun"]);
+    let backend = Deleting::new("", "");
+    let r = execute(p, &backend, &mut cat, now).unwrap();
+    assert_eq!(
+        (r.totals.archives_deleted, r.totals.bytes_deleted),
+        (1, 6),
+        "{r:?}"
+    );
+    assert_eq!(r.totals.snapshots_forgotten, 0);
+    assert!(r.problems.is_empty());
+    assert!(cat.pending_deletions().unwrap().is_empty());
+}
+
+#[test]
+fn deletions_an_interrupted_prune_left_are_counted_by_the_run_that_finishes_them() {
+    let mut cat = three_syncs();
+    let now = T0 + 3 * DAY;
+    // A prune killed after marking: a1 and the bundle are pending, nothing deleted.
+    let p = plan(&opts("local", 1, now), &cat, None).unwrap();
+    let doomed: Vec<_> = p
+        .delete
+        .iter()
+        .map(|a| crate::catalog::Doomed::Archive(a.id.unwrap()))
+        .collect();
+    cat.forget_and_mark(&p.forget, &doomed, now).unwrap();
+    // The rerun: a1 is deleted now, the bundle the killed run had deleted already.
+    let p = plan(&opts("local", 1, now), &cat, None).unwrap();
+    assert!(p.delete.is_empty());
+    let backend = Deleting::new("", "bun");
+    let r = execute(p, &backend, &mut cat, now).unwrap();
+    assert_eq!(
+        (r.totals.archives_deleted, r.totals.bytes_deleted),
+        (2, 11),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.totals.catalog_copies_deleted + r.totals.unknown_deleted,
+        0
+    );
+    assert!(cat.pending_deletions().unwrap().is_empty());
+}
