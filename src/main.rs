@@ -70,10 +70,6 @@ enum Command {
     Restore {
         #[command(flatten)]
         args: RestoreArgs,
-        /// Refuse (exit 2, nothing requested) a restore whose thaw and transfer cost more USD
-        /// (default: the max_restore_cost setting)
-        #[arg(long, value_name = "USD")]
-        max_cost: Option<f64>,
     },
     /// Rebuild a lost local catalog of each profile from the backend alone
     Recover {
@@ -249,9 +245,7 @@ fn run_one(
             let at = at.as_deref().map(timespec::parse).transpose()?;
             Box::new(commands::ls(p, at, patterns)?)
         }
-        Command::Restore { args, max_cost } => {
-            Box::new(commands::restore(p, args, *max_cost, progress)?)
-        }
+        Command::Restore { args } => Box::new(commands::restore(p, args, progress)?),
         Command::Prune { dry_run, unknown } => {
             Box::new(commands::prune(p, settings_file, *dry_run, *unknown)?)
         }

@@ -244,6 +244,23 @@ fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
     ] {
         assert!(lines[0].contains(part), "{:?} lacks {part:?}", lines[0]);
     }
+    // A dry run over the cap says so and exits 2 too, before requesting anything.
+    let (code, _, err) = cli::run_json(
+        env.dir.path(),
+        &[
+            "restore",
+            "--to",
+            "out",
+            "--tier",
+            "standard",
+            "--dry-run",
+            "--max-cost",
+            "0",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("over the cap of $0.00"), "{err}");
+    assert!(err.contains("dry run"), "{err}");
     // The setting is the default cap.
     env.settings(&format!("{body}max_restore_cost = 0.000001\n"));
     let (code, _, err) = cli::run_json(env.dir.path(), &["restore", "--to", "out"]);
@@ -262,6 +279,64 @@ fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
     );
     assert!(code == 0 || code == 75, "{err}");
     assert!(restore_requests(&relay) > 0);
+}
+
+#[test]
+fn the_quote_prices_each_archive_at_the_class_it_was_stored_in() {
+    let Some(moto) = moto::url() else { return };
+    let bucket = moto::unique("gs-quote-class");
+    let (status, body) = moto::request(&moto, "PUT", &format!("/{bucket}"), &[], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let relay = s3_relay::Relay::start(&moto);
+    let env = Env::new(&relay.url);
+    let body = format!("backend = s3\nbucket = {bucket}\nstorage_class = DEEP_ARCHIVE\n");
+    env.settings(&body);
+    env.write("big.bin", &big(1));
+    env.write("small.txt", b"small");
+    env.ok(0, &["sync"]);
+    // Data now goes to GLACIER; what is stored stays in DEEP_ARCHIVE.
+    env.settings(&body.replace("DEEP_ARCHIVE", "GLACIER"));
+    let plan = env.ok(
+        0,
+        &["restore", "--to", "out", "--tier", "standard", "--dry-run"],
+    );
+    let q = &plan["quote"];
+    assert_eq!(q["place"], "s3:DEEP_ARCHIVE", "{q:#}");
+    assert_eq!(q["places"][0]["per_gb"], 0.02, "{q:#}");
+    assert_eq!(q["places"][0]["per_1000_requests"], 0.10, "{q:#}");
+    // DEEP_ARCHIVE's standard tier: $0.02/GB and $0.10 per 1,000 requests; GLACIER's: $0.01
+    // and $0.05. A cap between the two quotes refuses the restore.
+    let gib = (1u64 << 30) as f64;
+    let thaw_gb = q["bytes_to_thaw"].as_f64().unwrap() / gib;
+    let requests = q["thaw_requests"].as_f64().unwrap();
+    assert_eq!(requests, 2.0, "{q:#}");
+    let transfer = q["transfer_usd"].as_f64().unwrap();
+    let deep = q["total_usd"].as_f64().unwrap();
+    let glacier = thaw_gb * 0.01 + requests * 0.05 / 1000.0 + transfer;
+    assert!(
+        (deep - (thaw_gb * 0.02 + requests * 0.10 / 1000.0 + transfer)).abs() < 1e-12,
+        "{q:#}"
+    );
+    let cap = format!("{}", (deep + glacier) / 2.0);
+    let (code, _, err) = cli::run_json(
+        env.dir.path(),
+        &[
+            "restore",
+            "--to",
+            "out",
+            "--tier",
+            "standard",
+            "--max-cost",
+            &cap,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("s3:DEEP_ARCHIVE"), "{err}");
+    assert_eq!(
+        restore_requests(&relay),
+        0,
+        "the server saw a restore request"
+    );
 }
 
 /// The remote ids of one profile's catalog.
@@ -306,17 +381,24 @@ fn prune_unknown_in_a_shared_vault_takes_only_this_profiles_archives() {
     let theirs = recorded(&env.path("db/q.sqlite3"));
     assert!(!theirs.is_empty());
 
-    // The first run starts the inventory (75); moto finishes it within seconds.
+    // A dry run starts no inventory and writes nothing: it says the inventory is needed.
+    let before = std::fs::read(&db).unwrap();
+    let first = env.ok(0, &["-p", "p", "prune", "--unknown", "--dry-run"]);
+    assert_eq!(first["inventory_needed"], true, "{first:#}");
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "a dry run wrote the catalog"
+    );
+    // `verify --remote` requests it (75) and keeps its ticket; moto finishes it within
+    // seconds, and the dry run then reads it.
+    let (code, _, err) = cli::run_json(env.dir.path(), &["-p", "p", "verify", "--remote"]);
+    assert_eq!(code, 75, "{err}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let plan = loop {
-        let (code, j, err) = cli::run_json(
-            env.dir.path(),
-            &["-p", "p", "prune", "--unknown", "--dry-run"],
-        );
-        if code == 0 {
-            break j["profiles"][0].clone();
+        let j = env.ok(0, &["-p", "p", "prune", "--unknown", "--dry-run"]);
+        if j["inventory_needed"] == false {
+            break j;
         }
-        assert_eq!(code, 75, "{err}\n{j:#}");
         assert!(
             std::time::Instant::now() < deadline,
             "the inventory never came"

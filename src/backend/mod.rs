@@ -260,6 +260,18 @@ pub trait Backend: Send + Sync {
     /// Lists every object (ticket: as for warm-ups, for backends whose listing is a job).
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome>;
 
+    /// The listing, only if it can be had without starting anything (for dry runs): a
+    /// backend whose listing is a job gives the output of the job `ticket` names once it has
+    /// finished, and `None` with no ticket, while the job runs, or when the job is gone; it
+    /// never starts one. Wrappers forward it. The default, for backends that list at once,
+    /// is [`list`](Self::list).
+    fn list_ready(&self, ticket: Option<&str>) -> Result<Option<Vec<ObjectInfo>>> {
+        Ok(match self.list(ticket)? {
+            ListOutcome::Ready(items) => Some(items),
+            ListOutcome::Pending { .. } => None,
+        })
+    }
+
     /// Deletes an object. Deleting a missing object is an error of kind `NotFound`.
     fn delete(&self, id: &str) -> Result<()>;
 
@@ -425,6 +437,9 @@ impl<T: Backend + ?Sized> Backend for Box<T> {
     }
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         (**self).list(ticket)
+    }
+    fn list_ready(&self, ticket: Option<&str>) -> Result<Option<Vec<ObjectInfo>>> {
+        (**self).list_ready(ticket)
     }
     fn delete(&self, id: &str) -> Result<()> {
         (**self).delete(id)

@@ -5,7 +5,7 @@
 //! multipart driver's abort of an upload whose source changed (`multipart::upload`), which
 //! happens inside a `put` that fails `Corrupt`, so the wrapper never sees it to retry it.
 
-use super::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta, Tier, WarmState};
+use super::{Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState};
 use crate::error::{Error, Result};
 use crate::log;
 use std::future::Future;
@@ -246,6 +246,10 @@ impl<B: Backend> Backend for Retrying<B> {
 
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         self.run("listing", || self.inner.list(ticket))
+    }
+
+    fn list_ready(&self, ticket: Option<&str>) -> Result<Option<Vec<ObjectInfo>>> {
+        self.run("listing", || self.inner.list_ready(ticket))
     }
 
     fn delete(&self, id: &str) -> Result<()> {

@@ -32,7 +32,7 @@ pub use legacy::{
 
 use crate::error::{Error, Result};
 use crate::hash::Hash32;
-pub use prune::{Dead, Doomed, PrunedArchive};
+pub use prune::{Dead, Doomed, PrunedArchive, storage_class_at};
 use rusqlite::{Connection, Transaction};
 use std::path::{Path, PathBuf};
 

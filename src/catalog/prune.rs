@@ -43,6 +43,16 @@ pub enum Doomed {
     },
 }
 
+/// The S3 class data stored at `stored_at` went to, from the `(since, class)` history of
+/// [`Catalog::storage_classes`] (oldest first); `None` when stored before every record.
+pub fn storage_class_at(history: &[(i64, String)], stored_at: i64) -> Option<&str> {
+    history
+        .iter()
+        .rev()
+        .find(|(since, _)| *since <= stored_at)
+        .map(|(_, c)| c.as_str())
+}
+
 /// What forgetting some snapshots would leave dead.
 #[derive(Debug, Clone, Default)]
 pub struct Dead {

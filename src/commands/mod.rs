@@ -233,16 +233,14 @@ fn sync_plan(
     Ok(SyncReport::of_plan(&p.name, backend, plan, started))
 }
 
-/// `restore` of one profile: plans, prices the plan, refuses it over `max_cost` (else the
-/// profile's `max_restore_cost`) before requesting anything, then carries it out (a dry run
-/// returns the plan).
-pub fn restore(
-    p: &Profile,
-    args: &RestoreArgs,
-    max_cost: Option<f64>,
-    progress: &Progress,
-) -> Result<RestoreOutcome> {
+/// `restore` of one profile: plans, prices the plan (each archive at the storage class it was
+/// stored in), refuses it over `args.max_cost` (else the profile's `max_restore_cost`) before
+/// requesting anything, then carries it out. A dry run returns the plan, or the same refusal
+/// when the plan is over the cap.
+pub fn restore(p: &Profile, args: &RestoreArgs, progress: &Progress) -> Result<RestoreOutcome> {
     crate::restore::check_target(&args.to).map_err(Error::Usage)?;
+    let cap = args.max_cost.or(p.lifecycle.max_restore_cost);
+    check_cap(cap)?;
     let _lock = lock(p)?;
     // A database of the 2013 script: adopted (a dry run plans on it in memory).
     let adopted = match args.dry_run {
@@ -260,9 +258,9 @@ pub fn restore(
         concurrency: p.concurrency,
     };
     let mut plan = crate::restore::plan(&opts, &*backend, &catalog)?;
-    plan.price(storage_class(p));
+    plan.price(&catalog.storage_classes()?, storage_class(p));
+    check_cost(p, &plan, cap)?;
     if !plan.dry_run {
-        check_cost(p, &plan, max_cost.or(p.lifecycle.max_restore_cost))?;
         age::check_can_read(p, &catalog)?;
     }
     let outcome = if plan.dry_run {
@@ -281,19 +279,30 @@ pub fn restore(
     Ok(outcome)
 }
 
-/// Refuses a restore whose quote is over `cap` USD: nothing has been requested yet.
-fn check_cost(p: &Profile, plan: &crate::restore::RestorePlan, cap: Option<f64>) -> Result<()> {
+/// Refuses a cap that is no amount of US dollars.
+fn check_cap(cap: Option<f64>) -> Result<()> {
     if cap.is_some_and(|c| !(c >= 0.0 && c.is_finite())) {
         return Err(Error::Usage(
             "--max-cost: give an amount of US dollars, 0 or more (e.g. --max-cost 5)".into(),
         ));
     }
+    Ok(())
+}
+
+/// Refuses a restore (or its dry run) whose quote is over `cap` USD: nothing has been
+/// requested yet.
+fn check_cost(p: &Profile, plan: &crate::restore::RestorePlan, cap: Option<f64>) -> Result<()> {
     match (cap, &plan.quote) {
         (Some(cap), Some(q)) if q.total_usd > cap => Err(Error::Usage(format!(
             "{}: this restore would cost {q}, over the cap of ${cap:.2} (--max-cost or \
-             max_restore_cost); nothing was requested: raise the cap, choose a cheaper \
+             max_restore_cost); nothing was requested{}: raise the cap, choose a cheaper \
              --tier, or restore fewer files",
-            p.name
+            p.name,
+            if plan.dry_run {
+                " (dry run: the restore would stop here too)"
+            } else {
+                ""
+            }
         ))),
         _ => Ok(()),
     }

@@ -57,6 +57,15 @@ pub fn prune_options(p: &Profile, dry_run: bool, now: i64) -> PruneOptions {
 /// The catalog key of the Glacier inventory job `verify --remote` and `prune --unknown` wait for.
 const INVENTORY_TICKET: &str = "inventory_ticket";
 
+/// The backend's listing for `prune --dry-run --unknown`, read-only: a listing that needs no
+/// job (local, S3), or the finished vault inventory of the job whose ticket `verify --remote`
+/// or `prune --unknown` stored. `None` when there is none: no job is started and nothing is
+/// written.
+fn listing_read_only(backend: &dyn Backend, catalog: &Catalog) -> Result<Option<Vec<ObjectInfo>>> {
+    let ticket = catalog.meta(INVENTORY_TICKET)?.filter(|t| !t.is_empty());
+    backend.list_ready(ticket.as_deref())
+}
+
 /// The backend's listing, for `--unknown`; `None` while a Glacier inventory is being
 /// prepared: the first run starts that job (its ticket kept in the catalog, as `verify
 /// --remote` keeps it) and a later run reads it.
@@ -159,6 +168,16 @@ pub fn prune(
     let backend = super::open_backend(p)?;
     // A store another catalog writes to (another settings file, another machine): refused.
     crate::owner::check_sole_owner(&catalog, &*backend, &p.name)?;
+    if dry_run {
+        // Read-only: no lock, no catalog write, no job started in the backend.
+        let listed = match unknown {
+            true => listing_read_only(&*backend, &catalog)?,
+            false => None,
+        };
+        let mut plan = crate::prune::plan(&opts, &catalog, listed.as_deref())?;
+        plan.inventory_needed = unknown && listed.is_none();
+        return Ok(PruneOutcome::Planned(plan));
+    }
     let listed = if unknown {
         match listing(p, &*backend, &mut catalog)? {
             Some(items) => Some(items),
@@ -166,7 +185,6 @@ pub fn prune(
                 return Ok(PruneOutcome::Pruned(PruneReport {
                     name: p.name.clone(),
                     backend: p.backend.kind().to_string(),
-                    dry_run,
                     waiting_for_inventory: true,
                     ..Default::default()
                 }));
@@ -176,9 +194,6 @@ pub fn prune(
         None
     };
     let plan = crate::prune::plan(&opts, &catalog, listed.as_deref())?;
-    if dry_run {
-        return Ok(PruneOutcome::Planned(plan));
-    }
     let mut report = crate::prune::execute(plan, &*backend, &mut catalog, now)?;
     // The next sync stores a copy of the changed catalog. Prune uploads nothing itself, so a
     // kill leaves no object the catalog does not know.

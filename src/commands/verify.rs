@@ -177,12 +177,51 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     let by_id: HashMap<&str, u64> = listed.iter().map(|o| (o.id.as_str(), o.size)).collect();
     learn_legacy_sizes(catalog, &listed)?;
     let archives = catalog.archives()?;
+    check_archives(p, catalog, &archives, &by_id, report)?;
+    let known: std::collections::HashSet<&str> =
+        archives.iter().map(|a| a.remote_id.as_str()).collect();
+    // Taken out of the catalog by prune: being deleted, or deleted and still in an inventory.
+    let pruned = catalog.pruned_ids()?;
+    // A catalog copy stored by a sync or prune that was stopped before recording it.
+    let backup_unrecorded = catalog.meta("catalog_backup_pending")?.as_deref() == Some("1");
+    for o in &listed {
+        let unrecorded_copy =
+            backup_unrecorded && o.kind == Some(crate::backend::ObjectKind::Catalog);
+        if known.contains(o.id.as_str()) || pruned.contains(&o.id) || unrecorded_copy {
+            continue;
+        }
+        if let Some(d) = o
+            .description
+            .as_deref()
+            .filter(|d| is_legacy_description(d))
+        {
+            legacy_unknown(p, o, d, report);
+        } else {
+            report.problems.push(format!(
+                "object {} ({} bytes) is stored but unknown to the catalog (left by an interrupted sync?)",
+                o.id, o.size
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks each archive of the catalog against the listing (`by_id`: id and size). A data
+/// archive missing or of another size where listings are current is marked lost (the next sync
+/// stores its contents again); a lost catalog copy owes a full one.
+fn check_archives(
+    p: &Profile,
+    catalog: &mut Catalog,
+    archives: &[crate::catalog::ArchiveRow],
+    by_id: &HashMap<&str, u64>,
+    report: &mut VerifyReport,
+) -> Result<()> {
     let unneeded = catalog.legacy_unneeded()?;
     let mut catalog_copy_lost = false;
     let mut data_lost = false;
     // A vault's inventory is a day old: an archive stored since is missing from it, not lost.
     let listing_is_current = !matches!(p.backend, crate::settings::BackendSettings::Glacier { .. });
-    for a in &archives {
+    for a in archives {
         report.checked_archives += 1;
         let data = matches!(a.kind, ArchiveKind::File | ArchiveKind::Bundle);
         if data
@@ -232,31 +271,6 @@ fn verify_remote(p: &Profile, catalog: &mut Catalog, report: &mut VerifyReport) 
     if catalog_copy_lost || data_lost {
         // Deltas carry no deletions: only a full copy forgets the lost contents too.
         owe_full_catalog_copy(p, catalog, catalog_copy_lost)?;
-    }
-    let known: std::collections::HashSet<&str> =
-        archives.iter().map(|a| a.remote_id.as_str()).collect();
-    // Taken out of the catalog by prune: being deleted, or deleted and still in an inventory.
-    let pruned = catalog.pruned_ids()?;
-    // A catalog copy stored by a sync or prune that was stopped before recording it.
-    let backup_unrecorded = catalog.meta("catalog_backup_pending")?.as_deref() == Some("1");
-    for o in &listed {
-        let unrecorded_copy =
-            backup_unrecorded && o.kind == Some(crate::backend::ObjectKind::Catalog);
-        if known.contains(o.id.as_str()) || pruned.contains(&o.id) || unrecorded_copy {
-            continue;
-        }
-        if let Some(d) = o
-            .description
-            .as_deref()
-            .filter(|d| is_legacy_description(d))
-        {
-            legacy_unknown(p, o, d, report);
-        } else {
-            report.problems.push(format!(
-                "object {} ({} bytes) is stored but unknown to the catalog (left by an interrupted sync?)",
-                o.id, o.size
-            ));
-        }
     }
     Ok(())
 }

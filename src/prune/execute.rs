@@ -2,13 +2,17 @@
 //! the snapshots and their versions and moves every archive to delete into `pruned_archives`;
 //! (2) the backend deletes each (a missing one counts as deleted); (3) each deletion is
 //! recorded. A kill between any two steps leaves a catalog that no longer uses what is being
-//! deleted, and the next prune finishes the pending deletions first.
+//! deleted, and the next prune finishes the pending deletions first. The report counts what
+//! was deleted, not what was planned: a deletion the backend refused is not counted (it stays
+//! pending for the next prune), and one an interrupted prune left pending is counted by the
+//! run that finishes it.
 
-use super::plan::{PrunePlan, Why};
-use super::report::PruneReport;
+use super::plan::{PlannedArchive, PrunePlan, Why};
+use super::report::{PruneReport, PruneTotals};
 use crate::backend::Backend;
-use crate::catalog::{Catalog, Doomed};
+use crate::catalog::{ArchiveKind, Catalog, Doomed, PrunedArchive};
 use crate::error::{BackendErrorKind, Result};
+use std::collections::HashMap;
 
 /// Deletions recorded per transaction.
 const RECORD_BATCH: usize = 256;
@@ -35,23 +39,64 @@ pub fn execute(
     if !plan.forget.is_empty() || !doomed.is_empty() {
         catalog.forget_and_mark(&plan.forget, &doomed, now)?;
     }
+    // Forgetting is done; deletions are counted as the backend confirms them.
+    let totals = PruneTotals {
+        archives_deleted: 0,
+        bytes_deleted: 0,
+        catalog_copies_deleted: 0,
+        unknown_deleted: 0,
+        monthly_cost_saved: 0.0,
+        ..plan.totals.clone()
+    };
     let mut report = PruneReport {
         name: plan.name.clone(),
         backend: plan.backend.clone(),
         dry_run: false,
-        totals: plan.totals.clone(),
+        totals,
         ..Default::default()
     };
-    delete_pending(backend, catalog, now, &mut report)?;
+    let planned: HashMap<&str, &PlannedArchive> = plan
+        .delete
+        .iter()
+        .map(|a| (a.remote_id.as_str(), a))
+        .collect();
+    delete_pending(backend, catalog, now, &mut report, |report, p| {
+        let (place, why) = match planned.get(p.remote_id.as_str()) {
+            Some(a) => (a.place.clone(), a.why),
+            None => left_over(&plan.backend, p),
+        };
+        report
+            .totals
+            .add_deleted(&plan.backend, &place, p.size, why);
+    })?;
     Ok(report)
 }
 
-/// Deletes every archive marked for deletion and not yet confirmed deleted.
+/// Where an archive an interrupted prune left pending lay, and why it went, from its record:
+/// no backend recorded means an unknown object; catalog copies are S3 `STANDARD`; data of an
+/// S3 class no longer known is priced as `DEEP_ARCHIVE` (savings err low).
+fn left_over(backend: &str, p: &PrunedArchive) -> (String, Why) {
+    let catalog_copy =
+        p.kind == ArchiveKind::Catalog.as_str() || p.kind == ArchiveKind::CatalogDelta.as_str();
+    let why = if p.backend.is_empty() {
+        Why::Unknown
+    } else if catalog_copy {
+        Why::OldCatalogCopy
+    } else {
+        Why::Unneeded
+    };
+    let class = catalog_copy.then_some("STANDARD");
+    (crate::cost::place(backend, class), why)
+}
+
+/// Deletes every archive marked for deletion and not yet confirmed deleted, calling `deleted`
+/// for each one the backend deleted (or no longer has).
 fn delete_pending(
     backend: &dyn Backend,
     catalog: &mut Catalog,
     now: i64,
     report: &mut PruneReport,
+    mut deleted: impl FnMut(&mut PruneReport, &PrunedArchive),
 ) -> Result<()> {
     let known: std::collections::HashSet<String> = catalog
         .archives()?
@@ -79,6 +124,7 @@ fn delete_pending(
                 continue;
             }
         }
+        deleted(report, &p);
         done.push(p.remote_id);
         if done.len() >= RECORD_BATCH {
             catalog.mark_deleted_many(&std::mem::take(&mut done), now)?;

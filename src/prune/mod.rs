@@ -9,6 +9,8 @@
 //! docs/catalog.md: forget and mark in one transaction, delete in the backend, record.
 
 mod execute;
+#[cfg(test)]
+mod execute_tests;
 mod plan;
 mod policy;
 mod report;

@@ -73,6 +73,10 @@ pub struct PrunePlan {
     pub held: Vec<PlannedArchive>,
     /// Deletions an interrupted prune left: finished first.
     pub pending: Vec<String>,
+    /// `--dry-run --unknown` found no finished vault inventory (a dry run starts none): the
+    /// unknown archives are not in this plan. `prune --unknown` or `verify --remote` requests
+    /// the inventory; a dry run after it has finished lists them.
+    pub inventory_needed: bool,
     #[serde(flatten)]
     pub totals: PruneTotals,
 }
@@ -111,7 +115,12 @@ pub fn plan(
         .iter()
         .map(|s| s.finished_at.unwrap_or(s.started_at))
         .collect();
-    let keep = opts.retention.keep(&times);
+    let mut keep = opts.retention.keep(&times, opts.now);
+    // The last complete sync (by id) is the tree as it stands: always kept, even when a clock
+    // gone wrong dated an earlier sync later.
+    if let Some(last) = keep.last_mut() {
+        *last = true;
+    }
     let forget: Vec<SnapshotId> = complete
         .iter()
         .zip(&keep)
@@ -149,6 +158,7 @@ pub fn plan(
         delete,
         held,
         pending: pending.into_iter().map(|p| p.remote_id).collect(),
+        inventory_needed: false,
         totals: PruneTotals::default(),
     };
     plan.totals = PruneTotals::of(&plan, opts);
@@ -161,11 +171,7 @@ fn class_at(classes: &[(i64, String)], kind: &str, stored_at: i64) -> Option<Str
     if kind == ArchiveKind::Catalog.as_str() || kind == ArchiveKind::CatalogDelta.as_str() {
         return Some("STANDARD".into());
     }
-    classes
-        .iter()
-        .rev()
-        .find(|(since, _)| *since <= stored_at)
-        .map(|(_, c)| c.clone())
+    crate::catalog::storage_class_at(classes, stored_at).map(str::to_string)
 }
 
 /// Where an archive lies and until when it is held.

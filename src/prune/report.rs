@@ -32,15 +32,7 @@ impl PruneTotals {
             ..Default::default()
         };
         for a in &plan.delete {
-            t.archives_deleted += 1;
-            t.bytes_deleted += a.size;
-            t.catalog_copies_deleted += u64::from(a.why == Why::OldCatalogCopy);
-            t.unknown_deleted += u64::from(a.why == Why::Unknown);
-            let class = a
-                .place
-                .strip_prefix("s3:")
-                .or(opts.storage_class.as_deref());
-            t.monthly_cost_saved += crate::cost::pricing(&opts.backend, class).monthly(a.size, 1);
+            t.add_deleted(&opts.backend, &a.place, a.size, a.why);
         }
         for a in &plan.held {
             t.archives_held += 1;
@@ -48,6 +40,17 @@ impl PruneTotals {
         }
         t.held_until = plan.held.iter().map(|a| a.held_until).max().map(date);
         t
+    }
+
+    /// Counts one archive deleted (or, in a plan, to delete): `place` as
+    /// [`PlannedArchive::place`](super::PlannedArchive::place) gives it, priced from it.
+    pub(super) fn add_deleted(&mut self, backend: &str, place: &str, size: u64, why: Why) {
+        self.archives_deleted += 1;
+        self.bytes_deleted += size;
+        self.catalog_copies_deleted += u64::from(why == Why::OldCatalogCopy);
+        self.unknown_deleted += u64::from(why == Why::Unknown);
+        let class = place.strip_prefix("s3:");
+        self.monthly_cost_saved += crate::cost::pricing(backend, class).monthly(size, 1);
     }
 }
 
@@ -106,6 +109,13 @@ impl fmt::Display for PrunePlan {
                 f,
                 "; {} deletions left by an interrupted prune to finish",
                 self.pending.len()
+            )?;
+        }
+        if self.inventory_needed {
+            write!(
+                f,
+                "; unknown archives not planned: no finished vault inventory (a dry run \
+                 requests none; `prune --unknown` or `verify --remote` does, then dry-run again)"
             )?;
         }
         for a in &self.held {

@@ -6,7 +6,7 @@ use crate::catalog::{
 };
 use crate::hash::tree_hash;
 
-fn file(path: &str, content: &[u8]) -> VersionRecord {
+pub(super) fn file(path: &str, content: &[u8]) -> VersionRecord {
     VersionRecord {
         tree: "path".into(),
         path: path.as_bytes().to_vec(),
@@ -19,7 +19,7 @@ fn file(path: &str, content: &[u8]) -> VersionRecord {
     }
 }
 
-fn store(
+pub(super) fn store(
     cat: &mut Catalog,
     id: &str,
     kind: ArchiveKind,
@@ -53,17 +53,17 @@ fn store(
         .unwrap();
 }
 
-fn gone(cat: &mut Catalog, path: &str, s: SnapshotId) {
+pub(super) fn gone(cat: &mut Catalog, path: &str, s: SnapshotId) {
     let cur = cat.current_versions().unwrap();
     let id = cur[&("path".to_string(), path.as_bytes().to_vec())].id;
     cat.mark_gone(&[id], s).unwrap();
 }
 
-const DAY: i64 = 86_400;
-const T0: i64 = 1_780_000_000;
+pub(super) const DAY: i64 = 86_400;
+pub(super) const T0: i64 = 1_780_000_000;
 
 /// s1: a (alone), b and c (one bundle); s2: a changed, c deleted; s3: b deleted.
-fn three_syncs() -> Catalog {
+pub(super) fn three_syncs() -> Catalog {
     let mut cat = Catalog::open_in_memory().unwrap();
     let (s1, _) = cat.begin_snapshot(T0).unwrap();
     store(
@@ -100,7 +100,7 @@ fn three_syncs() -> Catalog {
     cat
 }
 
-fn opts(backend: &str, last: u32, now: i64) -> PruneOptions {
+pub(super) fn opts(backend: &str, last: u32, now: i64) -> PruneOptions {
     PruneOptions {
         profile: "p".into(),
         backend: backend.into(),
@@ -117,7 +117,7 @@ fn opts(backend: &str, last: u32, now: i64) -> PruneOptions {
     }
 }
 
-fn ids(list: &[PlannedArchive]) -> Vec<&str> {
+pub(super) fn ids(list: &[PlannedArchive]) -> Vec<&str> {
     list.iter().map(|a| a.remote_id.as_str()).collect()
 }
 
@@ -434,4 +434,55 @@ fn a_recover_point_is_a_full_copy_with_the_deltas_after_it() {
     o.keep_catalog_copies = 2;
     let p = plan(&o, &cat, None).unwrap();
     assert_eq!(ids(&p.delete), vec!["catalog/2", "catalog/1", "catalog/0"]);
+}
+
+/// One sync at each of `times` (seconds), each changing file `a`.
+pub(super) fn syncs_at(times: &[i64]) -> Catalog {
+    let mut cat = Catalog::open_in_memory().unwrap();
+    for (n, &t) in times.iter().enumerate() {
+        let (s, _) = cat.begin_snapshot(t).unwrap();
+        let content = format!("a{n}");
+        store(
+            &mut cat,
+            &format!("a{n}"),
+            ArchiveKind::File,
+            &[("a", content.as_bytes())],
+            s,
+            t,
+        );
+        cat.finish_snapshot(s, t).unwrap();
+    }
+    cat
+}
+
+#[test]
+fn three_syncs_on_one_day_keep_the_newest_and_the_oldest_with_keep_daily() {
+    // Restic's rule: keep_daily = 7 has counts left at the oldest snapshot, so it is kept
+    // additionally; the one between shares the newest's day and goes.
+    let cat = syncs_at(&[T0, T0 + 60, T0 + 120]);
+    let mut o = opts("local", 0, T0 + DAY);
+    o.retention.daily = 7;
+    let p = plan(&o, &cat, None).unwrap();
+    assert_eq!(p.forget, vec![2], "{p:?}");
+    assert_eq!(ids(&p.delete), vec!["a1"]);
+    // Two syncs: both kept.
+    let cat = syncs_at(&[T0, T0 + 60]);
+    assert!(plan(&o, &cat, None).unwrap().forget.is_empty());
+}
+
+#[test]
+fn a_sync_dated_in_the_future_never_costs_the_last_one() {
+    // Sync 1 ran with a clock ten years ahead; syncs 2 and 3 are right. The last sync is the
+    // tree as it stands: kept by keep_last = 1 and inside keep_within.
+    let now = T0 + 2 * DAY + 60;
+    let cat = syncs_at(&[T0 + 3650 * DAY, T0 + DAY, T0 + 2 * DAY]);
+    let p = plan(&opts("local", 1, now), &cat, None).unwrap();
+    assert_eq!(p.forget, vec![2], "{p:?}");
+    let mut o = opts("local", 0, now);
+    o.retention.within = CalendarSpan::parse("2d");
+    let p = plan(&o, &cat, None).unwrap();
+    assert!(p.forget.is_empty(), "{p:?}");
+    o.retention.within = CalendarSpan::parse("12h");
+    let p = plan(&o, &cat, None).unwrap();
+    assert_eq!(p.forget, vec![2], "{p:?}");
 }

@@ -54,9 +54,14 @@ pub struct RestoreArgs {
     /// Replace existing files in DIR
     #[arg(long)]
     pub overwrite: bool,
-    /// Print what would be retrieved and restored; change nothing
+    /// Print what would be retrieved and restored, with a quote; change nothing (over
+    /// --max-cost: exit 2, as the restore would)
     #[arg(long)]
     pub dry_run: bool,
+    /// Refuse (exit 2, nothing requested) a restore whose thaw and transfer cost more USD
+    /// (default: the max_restore_cost setting)
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
     /// Globs over paths as ls prints them (none: everything)
     pub patterns: Vec<String>,
 }

@@ -69,6 +69,8 @@ pub struct ArchivePlan {
     pub remote_id: String,
     pub kind: ObjectKind,
     pub size: u64,
+    /// When it was stored: with the catalog's storage-class history, the class it is in.
+    pub stored_at: i64,
     /// From the first member's start to the last member's end: the bytes downloaded.
     pub span: ByteRange,
     /// Sorted by offset.
@@ -149,23 +151,47 @@ pub struct RestorePlan {
 }
 
 impl RestorePlan {
-    /// Prices the plan: the thaws not yet requested, and every byte to download, with the
-    /// plan's tier from the backend and S3 class `class`.
-    pub fn price(&mut self, class: Option<&str>) {
-        let t = &self.totals;
-        let unrequested: Vec<&Thaw> = self
-            .archives
-            .iter()
-            .filter_map(|a| a.thaw.as_ref())
-            .filter(|th| th.requested.is_none())
-            .collect();
+    /// Prices the plan: the thaws not yet requested and every byte to download, with the
+    /// plan's tier, each archive at the prices of the place it was stored in. On S3 that is
+    /// the class `history` (the catalog's [`storage_classes`](Catalog::storage_classes)) gives
+    /// for its `stored_at`, else `current` (the class data goes to now).
+    pub fn price(&mut self, history: &[(i64, String)], current: Option<&str>) {
+        let mut uses: Vec<crate::cost::PlaceUse> = Vec::new();
+        for a in &self.archives {
+            let thaw = a.thaw.as_ref().filter(|th| th.requested.is_none());
+            if a.span.is_empty() && thaw.is_none() {
+                continue;
+            }
+            let class = match a.kind {
+                ObjectKind::Catalog | ObjectKind::CatalogDelta => Some("STANDARD"),
+                ObjectKind::File | ObjectKind::Bundle => {
+                    crate::catalog::storage_class_at(history, a.stored_at).or(current)
+                }
+            };
+            let place = crate::cost::place(&self.backend, class);
+            let i = match uses.iter().position(|u| u.place == place) {
+                Some(i) => i,
+                None => {
+                    uses.push(crate::cost::PlaceUse {
+                        place,
+                        ..Default::default()
+                    });
+                    uses.len() - 1
+                }
+            };
+            let u = &mut uses[i];
+            if let Some(th) = thaw {
+                u.bytes_to_thaw += th.range.len();
+                u.thaw_requests += 1;
+            }
+            u.bytes_to_download += a.span.len();
+            u.reads += u64::from(!a.span.is_empty());
+        }
+        uses.sort_by(|a, b| a.place.cmp(&b.place));
         self.quote = Some(Box::new(crate::cost::restore_quote(
             &self.backend,
-            class,
             self.tier.as_str(),
-            unrequested.iter().map(|th| th.range.len()).sum(),
-            unrequested.len() as u64,
-            t.bytes_to_download,
+            uses,
         )));
     }
 }
@@ -369,6 +395,7 @@ fn archive_plan(
         remote_id: archive.remote_id,
         kind,
         size: archive.size,
+        stored_at: archive.stored_at,
         span,
         members,
         thaw,

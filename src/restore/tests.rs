@@ -135,6 +135,7 @@ fn options(to: &Path, patterns: &[&str]) -> RestoreOptions {
             tier: Tier::Bulk,
             overwrite: false,
             dry_run: true,
+            max_cost: None,
             patterns: patterns.iter().map(|p| p.to_string()).collect(),
         },
         profile: "docs".into(),
@@ -519,4 +520,53 @@ fn legacy_tars_are_read_whole_until_their_offsets_are_known() {
     assert_eq!((a.span.start, a.span.end), (2 * MIB, 2 * MIB + 2));
     assert_eq!(a.members[0].hash, tree_hash(b"dd"));
     assert_eq!(p.snapshot, snap);
+}
+
+#[test]
+fn each_archive_is_quoted_at_the_class_it_was_stored_in() {
+    let (cat, _, _) = catalog();
+    let mut plan = plan(&options(Path::new("/x"), &[]), &Fake { cold: true }, &cat).unwrap();
+    plan.backend = "s3".into();
+    plan.tier = Tier::Standard;
+    // Both archives were stored (at 1) while data went to DEEP_ARCHIVE; GLACIER since 50.
+    let history = [(0, "DEEP_ARCHIVE".to_string()), (50, "GLACIER".to_string())];
+    plan.price(&history, Some("GLACIER"));
+    let deep = plan.quote.clone().unwrap();
+    assert_eq!(deep.place, "s3:DEEP_ARCHIVE", "{deep:?}");
+    assert_eq!(deep.thaw_requests, 2);
+    // DEEP_ARCHIVE standard: $0.02/GB and $0.10 per 1,000 requests.
+    let gb = deep.bytes_to_thaw as f64 / (1u64 << 30) as f64;
+    assert!((deep.thaw_usd - (gb * 0.02 + 2.0 * 0.10 / 1000.0)).abs() < 1e-12);
+    // Priced at the class set now, it would be cheaper: that was the bug.
+    plan.price(&[(0, "GLACIER".to_string())], Some("GLACIER"));
+    let glacier = plan.quote.clone().unwrap();
+    assert_eq!(glacier.place, "s3:GLACIER");
+    assert!(glacier.total_usd < deep.total_usd);
+    // Stored before any record: the class set now.
+    plan.price(&[(50, "GLACIER".to_string())], Some("STANDARD_IA"));
+    let q = plan.quote.clone().unwrap();
+    assert_eq!(q.place, "s3:STANDARD_IA");
+    // One archive stored under each class: each priced at its own.
+    plan.archives[1].stored_at = 60;
+    plan.price(&history, Some("GLACIER"));
+    let q = plan.quote.clone().unwrap();
+    assert_eq!(q.place, "s3:DEEP_ARCHIVE+s3:GLACIER", "{q:?}");
+    assert_eq!(q.places.len(), 2);
+    assert!(q.price_table.contains(crate::cost::PRICES_AS_OF));
+}
+
+#[test]
+fn the_cli_parses_its_restore_options_into_the_librarys_struct() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RestoreArgs,
+    }
+    let cli =
+        Cli::try_parse_from(["restore", "--to", "out", "--max-cost", "2.5", "--dry-run"]).unwrap();
+    assert_eq!(cli.args.max_cost, Some(2.5));
+    assert!(cli.args.dry_run);
+    let cli = Cli::try_parse_from(["restore", "--to", "out"]).unwrap();
+    assert_eq!(cli.args.max_cost, None);
 }

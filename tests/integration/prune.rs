@@ -196,6 +196,37 @@ fn unknown_archives_go_only_with_the_option_and_only_when_named_as_ours() {
     f.run(&["verify", "--remote"]).expect(0);
 }
 
+#[test]
+fn a_dry_run_with_unknown_writes_nothing_and_starts_nothing() {
+    let f = Fixture::new();
+    f.write("src/a.txt", b"a");
+    f.sync();
+    let left = f.write(
+        "store/data/ab/abababababababababababababababababababababababababababababababab",
+        b"left by a killed upload",
+    );
+    // A listing ticket left by an earlier `verify --remote` (on a vault: an inventory job).
+    let c = rusqlite::Connection::open(f.catalog()).unwrap();
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ('inventory_ticket', 'job-1')",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let catalog_before = std::fs::read(f.catalog()).unwrap();
+    let store_before = store_listing(&f);
+    let plan = prune_json(&f, &["--dry-run", "--unknown"]);
+    assert_eq!(plan["dry_run"], true, "a plan, not a report: {plan:#}");
+    assert_eq!(plan["unknown_deleted"], 1, "{plan:#}");
+    assert_eq!(plan["inventory_needed"], false, "{plan:#}");
+    assert!(
+        std::fs::read(f.catalog()).unwrap() == catalog_before,
+        "the dry run wrote the catalog"
+    );
+    assert_eq!(store_listing(&f), store_before);
+    assert!(left.exists());
+}
+
 /// Archives marked for deletion whose deletion is not recorded yet.
 fn pending_deletions(db: &Path) -> i64 {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -345,9 +376,16 @@ fn restore_dry_run_quotes_and_a_cap_is_kept_on_the_local_backend_too() {
     let r = f.run(&["restore", "--to", "out", "--dry-run"]);
     r.expect(0);
     assert!(r.stderr.contains("would cost $0.00"), "{}", r.stderr);
-    let r = f.run(&["restore", "--to", "out", "--max-cost=-1"]);
-    r.expect(2);
-    assert!(r.one_stderr_line().contains("--max-cost"), "{}", r.stderr);
+    for dry_run in [&[][..], &["--dry-run"]] {
+        let mut args = vec!["restore", "--to", "out", "--max-cost=-1"];
+        args.extend(dry_run);
+        let r = f.run(&args);
+        r.expect(2);
+        assert!(r.one_stderr_line().contains("--max-cost"), "{}", r.stderr);
+    }
+    // A dry run within the cap is the plan.
+    f.run(&["restore", "--to", "out", "--dry-run", "--max-cost", "0"])
+        .expect(0);
     // Local restores are free: any cap passes.
     f.run(&["restore", "--to", "out", "--max-cost", "0"])
         .expect(0);

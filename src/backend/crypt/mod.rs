@@ -26,7 +26,7 @@ mod seal;
 #[cfg(test)]
 mod tests;
 
-use super::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta, Tier, WarmState};
+use super::{Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState};
 use crate::error::{BackendErrorKind, Error, Result};
 use layout::{Layout, encrypted_id, parse_id};
 use std::io::Write;
@@ -234,6 +234,13 @@ impl<B: Backend> Backend for Crypt<B> {
             }
             pending => pending,
         })
+    }
+
+    fn list_ready(&self, ticket: Option<&str>) -> Result<Option<Vec<ObjectInfo>>> {
+        Ok(self
+            .inner
+            .list_ready(ticket)?
+            .map(|items| items.into_iter().map(outer_info).collect()))
     }
 
     fn delete(&self, id: &str) -> Result<()> {

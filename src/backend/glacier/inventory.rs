@@ -102,6 +102,28 @@ impl GlacierBackend {
         })
     }
 
+    /// The inventory of the job `ticket` names, if it has succeeded; `None` with no ticket, a
+    /// ticket that does not fit, a job Glacier no longer knows or one still running. Starts
+    /// nothing.
+    pub(super) fn finished_inventory(
+        &self,
+        ticket: Option<&str>,
+    ) -> Result<Option<Vec<ObjectInfo>>> {
+        let Some(tk) = ticket.and_then(Ticket::decode).filter(|t| t.inventory) else {
+            return Ok(None);
+        };
+        let Some(job) = self.describe_job(&tk.job)? else {
+            return Ok(None);
+        };
+        match job.status_code() {
+            Some(StatusCode::Succeeded) => {
+                let body = self.fetch_all("inventory", &tk)?;
+                Ok(Some(parse_inventory(&body)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub(super) fn list_archives(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         let Some(text) = ticket else {
             return self.initiate_inventory();

@@ -43,7 +43,7 @@ pub use ranges::{aligned_retrieval_range, is_tree_hash_aligned};
 
 use super::aws::{self, AwsOptions};
 use super::parts::{Limiter, Slot, StopAfterParts};
-use super::{Backend, ByteRange, ListOutcome, ObjectKind, PutMeta, Tier, WarmState};
+use super::{Backend, ByteRange, ListOutcome, ObjectInfo, ObjectKind, PutMeta, Tier, WarmState};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::hash::{MIB, tree_hash};
 use crate::log;
@@ -309,6 +309,10 @@ impl Backend for GlacierBackend {
 
     fn list(&self, ticket: Option<&str>) -> Result<ListOutcome> {
         self.list_archives(ticket)
+    }
+
+    fn list_ready(&self, ticket: Option<&str>) -> Result<Option<Vec<ObjectInfo>>> {
+        self.finished_inventory(ticket)
     }
 
     fn delete(&self, id: &str) -> Result<()> {
