@@ -97,10 +97,15 @@ fn s3_parts(moto: &str, bucket: &str, key: &str, upload_id: &str) -> BTreeSet<u3
         .collect()
 }
 
+/// The keys of the objects in `bucket`, leaving out the owner markers (`owners/`: empty, no
+/// archives; docs/catalog.md).
 fn s3_objects(moto: &str, bucket: &str) -> Vec<String> {
     let (status, body) = http(moto, "GET", &format!("/{bucket}?list-type=2"));
     assert_eq!(status, 200, "ListObjectsV2: {body}");
     xml_values(&body, "Key")
+        .into_iter()
+        .filter(|k| !k.contains("/owners/"))
+        .collect()
 }
 
 /// Reads `read` until two readings `interval` apart agree and `done` accepts them: what a

@@ -316,7 +316,9 @@ pub fn classify(code: &str, status: Option<u16>) -> BackendErrorKind {
         | "ResourceNotFoundException" => return BackendErrorKind::NotFound,
         "InvalidObjectState" => return BackendErrorKind::NotWarm,
         "PreconditionFailed" => return BackendErrorKind::AlreadyExists,
-        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => {
+        // A range past the object's end: we only ask for what the catalog recorded, so the
+        // object is shorter than what was stored.
+        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" | "InvalidRange" => {
             return BackendErrorKind::Corrupt;
         }
         _ => {}
