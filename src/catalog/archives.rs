@@ -18,6 +18,27 @@ use rusqlite::{Transaction, params};
 use std::collections::HashSet;
 
 impl Catalog {
+    /// How many contents are stored.
+    pub fn content_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM contents", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Calls `f` with every stored content hash, in the table's order.
+    pub fn for_each_content(&self, mut f: impl FnMut(&Hash32)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash FROM contents")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            f(&hash_col(row, 0).map_err(|e| self.err(e))?);
+        }
+        Ok(())
+    }
+
     /// Every stored content hash.
     pub fn known_contents(&self) -> Result<HashSet<Hash32>> {
         let mut stmt = self

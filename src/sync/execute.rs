@@ -11,6 +11,7 @@
 //! objects the catalog does not know (`verify --remote` names them, `prune --unknown` removes
 //! them), and their files are read and stored again by the next sync.
 
+use super::filter::HashFilter;
 use super::plan::{SyncPlan, ToRead};
 use super::workers::{self, Event, ReadJob, Upload, Workers};
 use super::{BundleWriter, FileError, MemberMeta, ReadFile, SyncOptions, SyncReport, display};
@@ -74,7 +75,12 @@ pub(super) fn store(
         fatal: None,
         changed_anything: false,
         backend_name: backend.name(),
+        filter: None,
+        unflushed: std::collections::HashSet::new(),
     };
+    if plan.to_read.len() >= FILTER_FROM {
+        ex.filter = Some(known_filter(ex.catalog, plan.to_read.len())?);
+    }
     for chunk in plan.record.chunks(2000) {
         ex.catalog.record_versions(chunk, snapshot)?;
         ex.changed_anything = true;
@@ -113,6 +119,22 @@ struct Executor<'a> {
     fatal: Option<Error>,
     changed_anything: bool,
     backend_name: &'static str,
+    /// Contents that may be stored (the catalog's, and this run's): a content it has never
+    /// seen is not looked up in the catalog.
+    filter: Option<HashFilter>,
+    /// The contents of `stored`: stored, not recorded yet (until the next flush).
+    unflushed: std::collections::HashSet<Hash32>,
+}
+
+/// Files to read from which the contents filter pays for reading every stored hash once.
+const FILTER_FROM: usize = 4096;
+
+/// A filter of the stored contents, with room for `more` new ones.
+fn known_filter(catalog: &Catalog, more: usize) -> Result<HashFilter> {
+    let n = catalog.content_count()? as usize;
+    let mut f = HashFilter::with_capacity(n + more);
+    catalog.for_each_content(|h| f.insert(h))?;
+    Ok(f)
 }
 
 impl Executor<'_> {
@@ -253,14 +275,24 @@ impl Executor<'_> {
             mode: r.mode,
             ..job.record(self.opts, r.hash)
         };
-        let known = match self.catalog.has_content(&r.hash) {
+        let known = match &mut self.filter {
+            Some(f) if !f.may_contain(&r.hash) => {
+                // New to the catalog and to this run: from now on it may be stored.
+                f.insert(&r.hash);
+                Ok(false)
+            }
+            _ => self.catalog.has_content(&r.hash),
+        };
+        let known = match known {
             Ok(k) => k,
             Err(e) => {
                 self.fatal.get_or_insert(e);
                 return;
             }
         };
-        if known {
+        // Stored in this run and not recorded yet: the version is recorded with that archive,
+        // in the same flush.
+        if known || self.unflushed.contains(&r.hash) {
             self.report.deduplicated += 1;
             self.versions.push(rec);
         } else if let Some(w) = self.pending.get_mut(&r.hash) {
@@ -426,6 +458,7 @@ impl Executor<'_> {
     fn record_stored(&mut self, archive: NewArchive, contents: Vec<NewContent>, waiting: Waiting) {
         let versions: Vec<VersionRecord> = waiting.into_iter().map(|(v, _)| v).collect();
         self.stored_versions += versions.len();
+        self.unflushed.extend(contents.iter().map(|c| c.hash));
         self.stored.push(ArchiveCommit {
             archive,
             contents,
@@ -466,6 +499,7 @@ impl Executor<'_> {
         let stored = std::mem::take(&mut self.stored);
         let versions = std::mem::take(&mut self.versions);
         self.stored_versions = 0;
+        self.unflushed.clear();
         self.catalog
             .commit_archives(&stored, &versions, self.snapshot)?;
         self.changed_anything = true;

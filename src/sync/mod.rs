@@ -16,6 +16,7 @@
 mod bundle;
 mod catalog_copy;
 mod execute;
+mod filter;
 mod plan;
 mod read;
 mod report;

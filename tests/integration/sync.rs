@@ -704,3 +704,41 @@ fn recover_brings_back_the_newest_catalog_even_after_two_syncs_in_one_second() {
     assert_eq!(ls(), before);
     f.run(&["verify"]).expect(0);
 }
+
+/// Thousands of files to read (past the point where the sync filters contents in memory before
+/// asking the catalog): copies among them are stored once, and after a rename of them all
+/// nothing is stored again.
+#[test]
+fn thousands_of_copies_and_renames_are_stored_once() {
+    let f = Fixture::new();
+    for i in 0..5000 {
+        f.write(
+            format!("src/a/{i}.txt"),
+            format!("content number {}\n", i % 2500).as_bytes(),
+        );
+    }
+    let s = f.sync();
+    assert_eq!((s.new, s.deduplicated), (5000, 2500), "{s:#?}");
+    let members: u64 = f
+        .stored("bundles")
+        .iter()
+        .map(|b| {
+            tar::Archive::new(std::fs::File::open(b).unwrap())
+                .entries()
+                .unwrap()
+                .count() as u64
+        })
+        .sum();
+    assert_eq!(members, 2500, "each content stored once");
+    std::fs::rename(f.p("src/a"), f.p("src/b")).unwrap();
+    let s = f.sync();
+    assert_eq!(
+        (s.new, s.deleted, s.deduplicated),
+        (5000, 5000, 5000),
+        "{s:#?}"
+    );
+    assert_eq!(s.uploaded_bytes, 0, "{s:#?}");
+    let out = f.p("out");
+    f.restore(&out, &[]).expect(0);
+    assert_same_tree(&f.p("src"), &out.join("path"));
+}
