@@ -84,8 +84,17 @@ impl Catalog {
         let path = self.path.clone();
         let tx = self.tx()?;
         let run = || -> rusqlite::Result<()> {
+            let mut contents = Vec::new();
             for a in stored {
-                Self::insert_stored(&tx, &a.archive, &a.contents, &a.versions, snapshot)?;
+                let id = Self::insert_archive(&tx, &a.archive)?;
+                contents.extend(a.contents.iter().map(|c| (c, id)));
+            }
+            // In hash order: each page of the `contents` B-tree is then visited once a batch,
+            // not once for every random hash that lands on it.
+            contents.sort_unstable_by_key(|x| x.0.hash.0);
+            Self::insert_contents(&tx, &contents)?;
+            for a in stored {
+                Self::insert_versions(&tx, &a.versions, snapshot)?;
             }
             Self::insert_versions(&tx, versions, snapshot)
         };
@@ -101,6 +110,17 @@ impl Catalog {
         snapshot: SnapshotId,
     ) -> rusqlite::Result<i64> {
         let archive_id = Self::insert_archive(tx, archive)?;
+        let with_id: Vec<(&NewContent, i64)> = contents.iter().map(|c| (c, archive_id)).collect();
+        Self::insert_contents(tx, &with_id)?;
+        Self::insert_versions(tx, versions, snapshot)?;
+        Ok(archive_id)
+    }
+
+    /// Records contents, each in its archive (by id).
+    fn insert_contents(
+        tx: &Transaction<'_>,
+        contents: &[(&NewContent, i64)],
+    ) -> rusqlite::Result<()> {
         // A content found lost (almost never) moves to the archive that stores it again.
         let any_lost: bool =
             tx.query_row("SELECT EXISTS (SELECT 1 FROM lost_contents)", [], |r| {
@@ -115,7 +135,7 @@ impl Catalog {
             "INSERT INTO contents (hash, size, archive_id, offset) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (hash) DO NOTHING"
         })?;
-        for c in contents {
+        for (c, archive_id) in contents {
             ins.execute(params![
                 h2s(&c.hash),
                 c.size as i64,
@@ -126,12 +146,11 @@ impl Catalog {
         drop(ins);
         if any_lost {
             let mut found = tx.prepare_cached("DELETE FROM lost_contents WHERE hash = ?1")?;
-            for c in contents {
+            for (c, _) in contents {
                 found.execute([h2s(&c.hash)])?;
             }
         }
-        Self::insert_versions(tx, versions, snapshot)?;
-        Ok(archive_id)
+        Ok(())
     }
 
     fn insert_archive(tx: &Transaction<'_>, a: &NewArchive) -> rusqlite::Result<i64> {
