@@ -3,6 +3,7 @@
 //! compression are plain SQLite files; [`unpack`] tells the two apart by their first bytes.
 
 use crate::error::{Error, Result};
+use crate::hash::{Hash32, TreeHasher};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -14,14 +15,40 @@ const LEVEL: i32 = 3;
 /// The first bytes of a zstd frame.
 const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
-/// Compresses `src` into a new file `dst`, streamed.
-pub fn compress(src: &Path, dst: &Path) -> Result<()> {
+/// Compresses `src` into a new file `dst`, streamed; returns the tree hash and the length of
+/// what it wrote (hashed on the way, not read again).
+pub fn compress(src: &Path, dst: &Path) -> Result<(Hash32, u64)> {
     let input = File::open(src).map_err(|e| Error::io(src, e))?;
     let output = crate::private::create_truncated(dst).map_err(|e| Error::io(dst, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, output);
+    let mut out = Hashed {
+        inner: BufWriter::with_capacity(1 << 20, output),
+        hasher: TreeHasher::new(),
+        len: 0,
+    };
     zstd::stream::copy_encode(BufReader::new(input), &mut out, LEVEL)
         .map_err(|e| Error::io(dst, e))?;
-    out.flush().map_err(|e| Error::io(dst, e))
+    out.inner.flush().map_err(|e| Error::io(dst, e))?;
+    Ok((out.hasher.finish(), out.len))
+}
+
+/// Hashes and counts what it passes on.
+struct Hashed<W> {
+    inner: W,
+    hasher: TreeHasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Makes `out` the SQLite file that the downloaded catalog object `downloaded` holds:
@@ -63,9 +90,13 @@ mod tests {
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
         std::fs::write(p("a"), &data).unwrap();
-        compress(&p("a"), &p("a.zst")).unwrap();
+        let (hash, len) = compress(&p("a"), &p("a.zst")).unwrap();
         let packed = std::fs::read(p("a.zst")).unwrap();
         assert!(packed.len() < data.len() / 4, "{}", packed.len());
+        assert_eq!(
+            (hash, len),
+            (crate::hash::tree_hash(&packed), packed.len() as u64)
+        );
         unpack(&p("a.zst"), &p("a.out"), "copy").unwrap();
         assert_eq!(std::fs::read(p("a.out")).unwrap(), data);
         assert!(!p("a.zst").exists());

@@ -69,7 +69,9 @@ pub fn backup_catalog(
         let last = meta_u64(catalog, BACKUP_LAST_TIME)? as i64;
         let created = super::now_secs().max(last + 1);
         catalog.set_meta(BACKUP_LAST_TIME, &created.to_string())?;
-        let id = backend.put(
+        // Written and hashed here: the local backend renames it into place, the encrypting
+        // wrapper seals it without hashing it again (S3 and Glacier send it as `put` does).
+        let id = backend.put_staged(
             &PutMeta {
                 kind: prepared.kind,
                 tree_hash: prepared.hash,
@@ -98,8 +100,7 @@ fn prepare(catalog: &Catalog, file: &Path, packed: &Path) -> Result<Prepared> {
         && meta_u64(catalog, BACKUP_DELTAS)? < MAX_DELTAS
     {
         catalog.write_delta(base, file)?;
-        crate::zst::compress(file, packed)?;
-        let (hash, size) = hash_file(packed)?;
+        let (hash, size) = crate::zst::compress(file, packed)?;
         let total = meta_u64(catalog, BACKUP_DELTA_BYTES)? + size;
         let full = meta_u64(catalog, BACKUP_FULL_BYTES)?;
         if total <= MIN_DELTA_BYTES.max(full / DELTA_FRACTION) {
@@ -119,18 +120,12 @@ fn prepare(catalog: &Catalog, file: &Path, packed: &Path) -> Result<Prepared> {
         copy.set_meta(BACKUP_PENDING, "0")?;
         copy.delete_meta(BACKUP_BASE)?;
     }
-    crate::zst::compress(file, packed)?;
-    let (hash, size) = hash_file(packed)?;
+    let (hash, size) = crate::zst::compress(file, packed)?;
     Ok(Prepared {
         kind: ObjectKind::Catalog,
         hash,
         size,
     })
-}
-
-fn hash_file(file: &Path) -> Result<(crate::hash::Hash32, u64)> {
-    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-    crate::hash::tree_hash_reader(std::io::BufReader::new(f)).map_err(|e| Error::io(file, e))
 }
 
 /// Records the stored object and moves the base to `mark`.
