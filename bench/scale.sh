@@ -5,6 +5,8 @@
 #
 #   SCALE=100000 bash bench/run.sh        # run.sh hands over to this script when SCALE is set
 #   SCALE=1000000 BENCH_DIR=/mnt/big/gss bash bench/scale.sh
+#   # A noisy disk decides wall times; a tmpfs (8 GiB holds a million files) takes it out:
+#   mount -t tmpfs -o size=8g tmpfs /mnt/gs && SCALE=1000000 BENCH_DIR=/mnt/gs/b bash bench/scale.sh
 #
 # Environment: SCALE (files, default 100000), BENCH_DIR (default /tmp/glaciersync-scale),
 # KEEP=1, NO_RESTIC=1 (skip restic), GLACIERSYNC (binary), CARGO_TARGET_DIR.
