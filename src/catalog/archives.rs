@@ -41,10 +41,12 @@ impl Catalog {
 
     /// Every stored content hash.
     pub fn known_contents(&self) -> Result<HashSet<Hash32>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT hash FROM contents")
-            .map_err(|e| self.err(e))?;
+        self.hash_set("SELECT hash FROM contents")
+    }
+
+    /// The hashes a query of one hash column returns.
+    pub(super) fn hash_set(&self, sql: &str) -> Result<HashSet<Hash32>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| hash_col(r, 0))
             .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<_>>>())

@@ -2,7 +2,7 @@
 //! restore trusts them and no sync deduplicates against them) and wait in `lost_contents`
 //! until a sync stores them again from a file that still has them.
 
-use super::{Catalog, h2s, hash_col};
+use super::{Catalog, h2s};
 use crate::error::Result;
 use crate::hash::Hash32;
 use rusqlite::params;
@@ -11,15 +11,7 @@ use std::collections::HashSet;
 impl Catalog {
     /// The contents waiting to be stored again (usually none).
     pub fn lost_contents(&self) -> Result<HashSet<Hash32>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT hash FROM lost_contents")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| hash_col(r, 0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<_>>>())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.hash_set("SELECT hash FROM lost_contents")
     }
 
     /// Marks the stored contents among `hashes` lost (`why`, at `now`): no sync deduplicates
