@@ -73,12 +73,15 @@ pub(super) fn download(
     // download it interrupted.
     // The object is gone, damaged, or shorter than recorded (not a full disk, not a failure
     // that a later run may not meet): what it held is lost.
+    // A vault's "not found" may be a retrieval job that expired, not the archive: there only
+    // what was read and found damaged counts.
     let broken = demux.write_error.is_none()
         && match &got {
-            Err(e) => matches!(
-                e.backend_kind(),
-                Some(BackendErrorKind::NotFound | BackendErrorKind::Corrupt)
-            ),
+            Err(e) => match e.backend_kind() {
+                Some(BackendErrorKind::Corrupt) => true,
+                Some(BackendErrorKind::NotFound) => backend.name() != "glacier",
+                _ => false,
+            },
             Ok(_) => flushed.is_ok(),
         };
     let mut failure = match (&got, &flushed) {
