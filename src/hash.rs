@@ -177,6 +177,43 @@ pub enum CopyError {
     Write(io::Error),
 }
 
+/// A writer that hashes (when it has a hasher) and counts what it passes on to `inner`.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Option<TreeHasher>,
+    written: u64,
+}
+
+impl<W> HashingWriter<W> {
+    pub fn new(inner: W, hash: bool) -> HashingWriter<W> {
+        HashingWriter {
+            inner,
+            hasher: hash.then(TreeHasher::new),
+            written: 0,
+        }
+    }
+
+    /// The tree hash of what went through (when it had a hasher), and how many bytes that was.
+    pub fn finish(self) -> (Option<Hash32>, u64) {
+        (self.hasher.map(TreeHasher::finish), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Copies `src` into `out`, returning how many bytes went through and, with `hash`, their
 /// tree hash (hashed on the way: the bytes are read once).
 pub fn copy_hashing(

@@ -3,7 +3,7 @@
 //! compression are plain SQLite files; [`unpack`] tells the two apart by their first bytes.
 
 use crate::error::{Error, Result};
-use crate::hash::{Hash32, TreeHasher};
+use crate::hash::{Hash32, HashingWriter};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -20,34 +20,13 @@ const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 pub fn compress(src: &Path, dst: &Path) -> Result<(Hash32, u64)> {
     let input = File::open(src).map_err(|e| Error::io(src, e))?;
     let output = crate::private::create_truncated(dst).map_err(|e| Error::io(dst, e))?;
-    let mut out = Hashed {
-        inner: BufWriter::with_capacity(1 << 20, output),
-        hasher: TreeHasher::new(),
-        len: 0,
-    };
+    let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, output), true);
     zstd::stream::copy_encode(BufReader::new(input), &mut out, LEVEL)
         .map_err(|e| Error::io(dst, e))?;
-    out.inner.flush().map_err(|e| Error::io(dst, e))?;
-    Ok((out.hasher.finish(), out.len))
-}
-
-/// Hashes and counts what it passes on.
-struct Hashed<W> {
-    inner: W,
-    hasher: TreeHasher,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashed<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+    out.flush().map_err(|e| Error::io(dst, e))?;
+    match out.finish() {
+        (Some(hash), len) => Ok((hash, len)),
+        (None, _) => unreachable!("made with a hasher"),
     }
 }
 

@@ -398,26 +398,33 @@ fn a_windows_database_on_linux_and_a_missing_tar_member() {
     cli::assert_same_tree(&src, &out);
 }
 
-/// A legacy database with missing columns: one clear line, exit 2, the file untouched.
-#[test]
-fn a_damaged_legacy_database_is_one_clear_line() {
+/// A temp dir with a local profile `p` (settings `s.ini`, empty tree `src`) whose catalog
+/// file `db/p.sqlite3` is a database of the script's tables made by `sql`; and that file.
+fn script_database_only(sql: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("db")).unwrap();
     std::fs::create_dir_all(dir.path().join("src")).unwrap();
     let db = dir.path().join("db/p.sqlite3");
-    let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute_batch(
-        "CREATE TABLE glaciersync_files (profile text, basepath text, fname text);
-         CREATE TABLE glaciersync_hashes (archive_id text, hash text);",
-    )
-    .unwrap();
-    drop(c);
-    let before = std::fs::read(&db).unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
     std::fs::write(
         dir.path().join("s.ini"),
         "[global]\ndatabase_dir = db\n\n[p]\nlocal_dir = store\npath = src\n",
     )
     .unwrap();
+    (dir, db)
+}
+
+/// A legacy database with missing columns: one clear line, exit 2, the file untouched.
+#[test]
+fn a_damaged_legacy_database_is_one_clear_line() {
+    let (dir, db) = script_database_only(
+        "CREATE TABLE glaciersync_files (profile text, basepath text, fname text);
+         CREATE TABLE glaciersync_hashes (archive_id text, hash text);",
+    );
+    let before = std::fs::read(&db).unwrap();
     for args in [&["sync"][..], &["ls"], &["status"]] {
         let (code, _, err) = cli::run_json(dir.path(), args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -595,25 +602,13 @@ fn hard_links_and_symlinks_in_a_legacy_tar() {
 /// script's too: one clear line, exit 2, nothing written.
 #[test]
 fn some_of_the_script_tables_are_the_script_database() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("db")).unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    let db = dir.path().join("db/p.sqlite3");
-    let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute_batch(
+    let (dir, db) = script_database_only(
         "CREATE TABLE glaciersync_hashes (archive_id text, hash text);
          CREATE TABLE glaciersync_tars (archive_id text, mtime real);
          CREATE TABLE glaciersync_tar_files (tar_rowid integer, file_rowid integer);
          INSERT INTO glaciersync_hashes VALUES ('A1', 'aa');",
-    )
-    .unwrap();
-    drop(c);
+    );
     let before = std::fs::read(&db).unwrap();
-    std::fs::write(
-        dir.path().join("s.ini"),
-        "[global]\ndatabase_dir = db\n\n[p]\nlocal_dir = store\npath = src\n",
-    )
-    .unwrap();
     for args in [&["sync"][..], &["sync", "--dry-run"], &["ls"], &["status"]] {
         let (code, _, err) = cli::run_json(dir.path(), args);
         assert_eq!(code, 2, "{args:?}: {err}");

@@ -197,10 +197,11 @@ fn restore_requests(relay: &s3_relay::Relay) -> usize {
         .count()
 }
 
-#[test]
-fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
-    let Some(moto) = moto::url() else { return };
-    let bucket = moto::unique("gs-cap");
+/// A profile on moto's S3 (through a relay that counts requests), in a new bucket named after
+/// `name`, that stored a large and a small file as DEEP_ARCHIVE; with its settings' body.
+fn synced_deep_archive(name: &str) -> Option<(s3_relay::Relay, Env, String)> {
+    let moto = moto::url()?;
+    let bucket = moto::unique(name);
     let (status, body) = moto::request(&moto, "PUT", &format!("/{bucket}"), &[], "").unwrap();
     assert_eq!(status, 200, "{body}");
     let relay = s3_relay::Relay::start(&moto);
@@ -210,6 +211,14 @@ fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
     env.write("big.bin", &big(1));
     env.write("small.txt", b"small");
     env.ok(0, &["sync"]);
+    Some((relay, env, body))
+}
+
+#[test]
+fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
+    let Some((relay, env, body)) = synced_deep_archive("gs-cap") else {
+        return;
+    };
 
     let plan = env.ok(
         0,
@@ -283,17 +292,9 @@ fn max_cost_refuses_a_restore_over_the_cap_and_requests_nothing() {
 
 #[test]
 fn the_quote_prices_each_archive_at_the_class_it_was_stored_in() {
-    let Some(moto) = moto::url() else { return };
-    let bucket = moto::unique("gs-quote-class");
-    let (status, body) = moto::request(&moto, "PUT", &format!("/{bucket}"), &[], "").unwrap();
-    assert_eq!(status, 200, "{body}");
-    let relay = s3_relay::Relay::start(&moto);
-    let env = Env::new(&relay.url);
-    let body = format!("backend = s3\nbucket = {bucket}\nstorage_class = DEEP_ARCHIVE\n");
-    env.settings(&body);
-    env.write("big.bin", &big(1));
-    env.write("small.txt", b"small");
-    env.ok(0, &["sync"]);
+    let Some((relay, env, body)) = synced_deep_archive("gs-quote-class") else {
+        return;
+    };
     // Data now goes to GLACIER; what is stored stays in DEEP_ARCHIVE.
     env.settings(&body.replace("DEEP_ARCHIVE", "GLACIER"));
     let plan = env.ok(

@@ -284,10 +284,7 @@ impl Catalog {
                 "INSERT OR REPLACE INTO temp.legacy_links (ph, target) VALUES (?1, ?2)",
             )?
             .execute(params![h2s(&ph), l.target])?;
-            tx.prepare_cached(
-                "UPDATE legacy_members SET offset = ?3 WHERE archive_id = ?1 AND member = ?2",
-            )?
-            .execute(params![archive_id, l.member, l.offset as i64])?;
+            Self::note_member_offset(tx, archive_id, &l.member, l.offset)?;
         }
         tx.execute(
             "UPDATE versions SET kind = 'symlink', size = 0, mode = ?1, hash = NULL,
@@ -296,6 +293,20 @@ impl Catalog {
             [LEGACY_SYMLINK_MODE],
         )?;
         tx.execute_batch("DELETE FROM contents WHERE hash IN (SELECT ph FROM temp.legacy_links);")
+    }
+
+    /// Records where member `member` of legacy tar `archive_id` starts, now that it was read.
+    fn note_member_offset(
+        tx: &Transaction<'_>,
+        archive_id: i64,
+        member: &[u8],
+        offset: u64,
+    ) -> rusqlite::Result<()> {
+        tx.prepare_cached(
+            "UPDATE legacy_members SET offset = ?3 WHERE archive_id = ?1 AND member = ?2",
+        )?
+        .execute(params![archive_id, member, offset as i64])?;
+        Ok(())
     }
 
     fn resolve_in(
@@ -330,10 +341,7 @@ impl Catalog {
             .execute(params![h2s(&r.hash), r.size as i64, archive_id, r.offset as i64])?;
             tx.prepare_cached("INSERT OR REPLACE INTO temp.legacy_map (ph, real) VALUES (?1, ?2)")?
                 .execute(params![h2s(&ph), h2s(&r.hash)])?;
-            tx.prepare_cached(
-                "UPDATE legacy_members SET offset = ?3 WHERE archive_id = ?1 AND member = ?2",
-            )?
-            .execute(params![archive_id, r.member, r.offset as i64])?;
+            Self::note_member_offset(tx, archive_id, &r.member, r.offset)?;
         }
         tx.execute_batch(
             "UPDATE versions SET hash = (SELECT real FROM temp.legacy_map m WHERE m.ph = versions.hash)

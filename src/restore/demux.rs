@@ -266,23 +266,30 @@ pub(super) fn place(to: &Path, dirs: &DirCache, tmp: &Path, m: &Member) -> Membe
 /// Copies `from` to `to` as the download wrote `from`: blocks of zeros become holes, so every
 /// copy of a sparse file comes back sparse too.
 fn copy_sparse(from: &Path, to: &Path) -> io::Result<()> {
-    use std::io::Read;
-    let mut src = File::open(from)?;
-    let mut dst = File::create(to)?;
-    let mut buf = vec![0u8; 128 << 10];
-    let mut pos = 0u64;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        write_sparse(&mut dst, pos, &buf[..n])?;
-        pos += n as u64;
+    /// Writes what it is given at its position, sparsely.
+    struct Sparse {
+        file: File,
+        pos: u64,
     }
+    impl Write for Sparse {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            write_sparse(&mut self.file, self.pos, buf)?;
+            self.pos += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut dst = Sparse {
+        file: File::create(to)?,
+        pos: 0,
+    };
+    crate::hash::copy_hashing(&mut File::open(from)?, &mut dst, false).map_err(|e| match e {
+        crate::hash::CopyError::Read(e) | crate::hash::CopyError::Write(e) => e,
+    })?;
     // Holes skipped at the end still count.
-    dst.set_len(pos)
+    dst.file.set_len(dst.pos)
 }
 
 impl Write for Demux<'_> {

@@ -169,15 +169,21 @@ fn no_policy_forgets_nothing_and_a_never_synced_profile_has_nothing_to_do() {
     );
 }
 
+/// Syncs one file, then leaves in the store an object named as ours that the catalog does not
+/// know (what a killed upload leaves); returns its path.
+fn synced_with_a_leftover(f: &Fixture) -> std::path::PathBuf {
+    f.write("src/a.txt", b"a");
+    f.sync();
+    f.write(
+        "store/data/ab/abababababababababababababababababababababababababababababababab",
+        b"left by a killed upload",
+    )
+}
+
 #[test]
 fn unknown_archives_go_only_with_the_option_and_only_when_named_as_ours() {
     let f = Fixture::new();
-    f.write("src/a.txt", b"a");
-    f.sync();
-    let left = f.write(
-        "store/data/ab/abababababababababababababababababababababababababababababababab",
-        b"left by a killed upload",
-    );
+    let left = synced_with_a_leftover(&f);
     let foreign = f.write("store/data/notes.txt", b"not ours");
     f.run(&["verify", "--remote"]).expect(1);
     prune_json(&f, &[]);
@@ -199,12 +205,7 @@ fn unknown_archives_go_only_with_the_option_and_only_when_named_as_ours() {
 #[test]
 fn a_dry_run_with_unknown_writes_nothing_and_starts_nothing() {
     let f = Fixture::new();
-    f.write("src/a.txt", b"a");
-    f.sync();
-    let left = f.write(
-        "store/data/ab/abababababababababababababababababababababababababababababababab",
-        b"left by a killed upload",
-    );
+    let left = synced_with_a_leftover(&f);
     // A listing ticket left by an earlier `verify --remote` (on a vault: an inventory job).
     let c = rusqlite::Connection::open(f.catalog()).unwrap();
     c.execute(

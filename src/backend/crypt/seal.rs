@@ -8,7 +8,7 @@
 use super::layout::{Layout, MAX_HEADER, NONCE};
 use crate::backend::{PutMeta, changed_while_stored};
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::hash::{CopyError, Hash32, TreeHasher, copy_hashing};
+use crate::hash::{CopyError, Hash32, HashingWriter, copy_hashing};
 use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -62,26 +62,6 @@ pub(super) fn find_staged(staging: &Path, meta: &PutMeta) -> Option<Sealed> {
         });
     }
     None
-}
-
-/// Hashes (when it has a hasher) what it passes on.
-struct Hashing<W> {
-    inner: W,
-    hasher: Option<TreeHasher>,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Counts what passes through, for the header's length.
@@ -171,10 +151,7 @@ fn seal_to(
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| crypt_err(BackendErrorKind::Permanent, format!("age: {e}")))?;
     let file = crate::private::create_truncated(tmp).map_err(|e| Error::io(tmp, e))?;
-    let mut sink = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: how.hash_sealed.then(TreeHasher::new),
-    };
+    let mut sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), how.hash_sealed);
     let written = Rc::new(Cell::new(0));
     let counted = Counted {
         inner: &mut sink,
@@ -207,8 +184,8 @@ fn seal_to(
         header,
         sealed_size: written.get(),
     };
-    let name = match sink.hasher {
-        Some(h) => h.finish(),
+    let name = match sink.finish().0 {
+        Some(h) => h,
         None => random_id()?,
     };
     Ok((layout, name))
